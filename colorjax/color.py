@@ -1,0 +1,103 @@
+"""sRGB <-> CIE LAB in jax.numpy, and the normalisation the networks see.
+
+The conversion follows scikit-image's `rgb2lab` / `lab2rgb` (sRGB, D65, 2-degree
+observer) so that numbers agree with the usual reference, but is written in
+jax.numpy: it runs inside jitted train steps, on any device, and is
+differentiable everywhere (the branch points use safe `where`s, so gradients
+never turn into NaN).
+
+The networks read and write LAB in a normalised form; `normalize` and
+`denormalize` are the one pair of functions that defines it:
+  L in [0, 100]       <->  l  = L / 50 - 1      in [-1, 1]
+  a, b in ~[-128, 127] <-> ab = (a, b) / 128    in ~[-1, 1]  (the seed's scaling)
+"""
+
+import jax.numpy as jnp
+import numpy as np
+
+# Constants are NumPy so that importing this module touches no device.
+# sRGB (linear) -> XYZ, D65; the matrix scikit-image uses, inverted in float64.
+_XYZ_FROM_RGB_F64 = np.array([[0.412453, 0.357580, 0.180423],
+                              [0.212671, 0.715160, 0.072169],
+                              [0.019334, 0.119193, 0.950227]])
+_XYZ_FROM_RGB = _XYZ_FROM_RGB_F64.astype(np.float32)
+_RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB_F64).astype(np.float32)
+# Reference white of the D65 illuminant, 2-degree observer.
+_D65_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
+
+_EPSILON = 0.008856  # CIE threshold (6/29)^3, as scikit-image writes it.
+_KAPPA = 7.787       # Slope of the linear segment of f(t), as scikit-image.
+_DELTA = 16.0 / 116.0
+
+L_SCALE = 50.0   # l = L / L_SCALE - 1
+AB_SCALE = 128.0  # ab = (a, b) / AB_SCALE
+
+
+def _safe_pow(x, exponent, floor):
+  """x ** exponent for x >= floor; gradients stay finite below it."""
+  return jnp.power(jnp.maximum(x, floor), exponent)
+
+
+def rgb_to_lab(rgb):
+  """Converts sRGB to CIE LAB.
+
+  Args:
+    rgb: [..., 3] array, either an integer type holding 0..255 (uint8 images)
+      or floating point in [0, 1].
+
+  Returns:
+    [..., 3] float32 array of L in [0, 100] and a, b in about [-128, 127].
+  """
+  if jnp.issubdtype(rgb.dtype, jnp.integer):
+    rgb = rgb.astype(jnp.float32) / 255.0
+  rgb = rgb.astype(jnp.float32)
+  linear = jnp.where(rgb > 0.04045,
+                     _safe_pow((rgb + 0.055) / 1.055, 2.4, 0.04045),
+                     rgb / 12.92)
+  xyz = linear @ _XYZ_FROM_RGB.T / _D65_WHITE
+  f = jnp.where(xyz > _EPSILON,
+                _safe_pow(xyz, 1.0 / 3.0, _EPSILON),
+                _KAPPA * xyz + _DELTA)
+  fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+  lightness = jnp.where(xyz[..., 1] > _EPSILON, 116.0 * fy - 16.0,
+                        903.3 * xyz[..., 1])
+  return jnp.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_rgb(lab):
+  """Converts CIE LAB to sRGB in [0, 1], clipping out-of-gamut colours.
+
+  Args:
+    lab: [..., 3] array of L, a, b.
+
+  Returns:
+    [..., 3] float32 array in [0, 1].
+  """
+  lab = lab.astype(jnp.float32)
+  fy = (lab[..., 0] + 16.0) / 116.0
+  fx = fy + lab[..., 1] / 500.0
+  fz = jnp.maximum(fy - lab[..., 2] / 200.0, 0.0)  # As scikit-image: z >= 0.
+  f = jnp.stack([fx, fy, fz], axis=-1)
+  xyz = jnp.where(f > 0.2068966, f ** 3, (f - _DELTA) / _KAPPA) * _D65_WHITE
+  linear = xyz @ _RGB_FROM_XYZ.T
+  rgb = jnp.where(linear > 0.0031308,
+                  1.055 * _safe_pow(linear, 1.0 / 2.4, 0.0031308) - 0.055,
+                  12.92 * linear)
+  return jnp.clip(rgb, 0.0, 1.0)
+
+
+def normalize(lab):
+  """Splits LAB into the network's input and target.
+
+  Args:
+    lab: [..., 3] LAB as returned by `rgb_to_lab`.
+
+  Returns:
+    (l, ab): [..., 1] lightness in [-1, 1] and [..., 2] chroma in about [-1, 1].
+  """
+  return lab[..., :1] / L_SCALE - 1.0, lab[..., 1:] / AB_SCALE
+
+
+def denormalize(l, ab):
+  """Inverse of `normalize`: joins normalised l [..., 1] and ab [..., 2] into LAB."""
+  return jnp.concatenate([(l + 1.0) * L_SCALE, ab * AB_SCALE], axis=-1)

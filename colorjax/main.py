@@ -1,0 +1,49 @@
+"""Trains a colorization model: `python -m colorjax.main --config=configs/unet.py`.
+
+Without --workdir the run goes to runs/<config file name>; running the same
+command again resumes from the latest checkpoint there.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from colorjax import input_pipeline
+from colorjax import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Training config file, e.g. configs/unet.py.',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Run directory for checkpoints and logs; defaults to '
+    'runs/<config file name>.')
+flags.mark_flags_as_required(['config'])
+
+
+def default_workdir(config_path: str) -> str:
+  """runs/<config file name without extension>."""
+  name = os.path.splitext(os.path.basename(config_path.split(':')[0]))[0]
+  return os.path.join('runs', name)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  workdir = _WORKDIR.value or default_workdir(
+      config_flags.get_config_filename(flags.FLAGS['config']))
+  logging.info('JAX devices: %s; workdir: %s', jax.devices(), workdir)
+  try:
+    train.train_and_evaluate(_CONFIG.value, workdir)
+  except (train.ConfigError, input_pipeline.DataError,
+          train.TrainingDiverged) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,109 @@
+"""Colorization networks: pure flax.linen functions of (variables, l) -> ab.
+
+Both models read normalised lightness `l` [batch, height, width, 1] in [-1, 1]
+and return normalised chroma `ab` [batch, height, width, 2] in [-1, 1] (tanh),
+in float32 whatever `dtype` computes in (see `colorjax.color.normalize`).
+
+This module imports only jax, flax and numpy so that other research code can
+use the networks without colorjax's data or training dependencies:
+
+  model = models.UNet()
+  variables = model.init(key, l, train=False)
+  ab = model.apply(variables, l, train=False)
+"""
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+Dtype = Any
+
+
+class CNN(nn.Module):
+  """The seed study's baseline: eight 3x3 convolutions at full resolution.
+
+  Stride 1, same padding, ReLU after the first seven, tanh on the output, no
+  normalisation and no down-sampling; 3,099,714 parameters by default.
+  """
+  channels: Sequence[int] = (64, 128, 256, 512, 256, 128, 64)
+  dtype: Dtype = jnp.float32  # Computation dtype; parameters stay float32.
+
+  @nn.compact
+  def __call__(self, l, *, train: bool):
+    del train  # No layer behaves differently in training.
+    x = l.astype(self.dtype)
+    for i, width in enumerate(self.channels):
+      x = nn.relu(nn.Conv(width, (3, 3), dtype=self.dtype, name=f'conv{i}')(x))
+    x = nn.Conv(2, (3, 3), dtype=self.dtype, name='head')(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class _ConvBlock(nn.Module):
+  """Two 3x3 convolutions, each followed by normalisation and ReLU."""
+  width: int
+  norm: str
+  dtype: Dtype
+  axis_name: str | None
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    for i in range(2):
+      x = nn.Conv(self.width, (3, 3), use_bias=self.norm == 'none',
+                  dtype=self.dtype, name=f'conv{i}')(x)
+      if self.norm == 'batch':
+        # With axis_name set (data-parallel training), the batch statistics
+        # are averaged over devices with lax.pmean: the global batch decides.
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                         axis_name=self.axis_name if train else None,
+                         dtype=self.dtype, name=f'norm{i}')(x)
+      elif self.norm == 'group':
+        x = nn.GroupNorm(num_groups=min(32, self.width), dtype=self.dtype,
+                         name=f'norm{i}')(x)
+      x = nn.relu(x)
+    return x
+
+
+NORMS = ('batch', 'group', 'none')
+
+
+class UNet(nn.Module):
+  """U-Net with concatenated skip connections.
+
+  Per level two 3x3 conv + norm + ReLU, 2x2 max-pool down, 2x2 stride-2
+  transposed convolution up, a 1x1 head and tanh. The default (widths
+  64-128-256-512, bottleneck 1024, BatchNorm) has 31,036,546 parameters.
+  Inputs of any size work: they are padded (edge values) to a multiple of
+  2**len(widths) and the output is cropped back.
+  """
+  widths: Sequence[int] = (64, 128, 256, 512)
+  bottleneck: int = 1024
+  norm: str = 'batch'  # One of NORMS.
+  dtype: Dtype = jnp.float32  # Computation dtype; parameters stay float32.
+  axis_name: str | None = None  # Device axis to average BatchNorm statistics.
+
+  @nn.compact
+  def __call__(self, l, *, train: bool):
+    if self.norm not in NORMS:
+      raise ValueError(f'UNet norm must be one of {NORMS}, not {self.norm!r}.')
+    height, width = l.shape[-3:-1]
+    multiple = 2 ** len(self.widths)
+    pad_h, pad_w = -height % multiple, -width % multiple
+    x = jnp.pad(l, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode='edge')
+    x = x.astype(self.dtype)
+
+    block = lambda w, name: _ConvBlock(w, self.norm, self.dtype,
+                                       self.axis_name, name=name)
+    skips = []
+    for i, w in enumerate(self.widths):
+      x = block(w, f'down{i}')(x, train=train)
+      skips.append(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = block(self.bottleneck, 'bottleneck')(x, train=train)
+    for i, w in reversed(list(enumerate(self.widths))):
+      x = nn.ConvTranspose(w, (2, 2), strides=(2, 2), dtype=self.dtype,
+                           name=f'upsample{i}')(x)
+      x = jnp.concatenate([skips[i], x], axis=-1)
+      x = block(w, f'up{i}')(x, train=train)
+    x = nn.Conv(2, (1, 1), dtype=self.dtype, name='head')(x)
+    return jnp.tanh(x[:, :height, :width].astype(jnp.float32))

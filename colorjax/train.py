@@ -1,0 +1,398 @@
+"""Training and periodic evaluation: `train_and_evaluate(config, workdir)`.
+
+Data parallelism in the pmap style, written the way JAX now implements pmap:
+`train_step` is the per-device step and averages gradients (and BatchNorm
+statistics) over the device axis 'data' with `lax.pmean`; `jax.shard_map`
+maps it over a one-axis mesh of all devices (of all processes), under
+`jax.jit`. Parameters are replicated; each device sees its slice of the
+global batch.
+"""
+
+import functools
+import json
+import os
+import time
+from typing import Any, Callable
+
+from absl import logging
+import flax.linen as nn
+from flax.training import train_state
+import jax
+from jax import lax
+from jax.experimental import multihost_utils
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from colorjax import checkpoint
+from colorjax import color
+from colorjax import input_pipeline
+from colorjax import metrics as metrics_lib
+from colorjax import models
+
+AXIS = 'data'  # Name of the mesh axis the batch is split over.
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message names it and the fix."""
+
+
+class TrainingDiverged(FloatingPointError):
+  """The loss became NaN or infinite."""
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any = None  # BatchNorm running statistics ({} without BatchNorm).
+
+
+# ------------------------------------------------------------------ setup --
+
+def _build_cnn(model_config, dtype, axis_name):
+  del axis_name  # The CNN has no BatchNorm.
+  return models.CNN(channels=tuple(model_config.cnn_channels), dtype=dtype)
+
+
+def _build_unet(model_config, dtype, axis_name):
+  return models.UNet(widths=tuple(model_config.widths),
+                     bottleneck=model_config.bottleneck,
+                     norm=model_config.norm, dtype=dtype, axis_name=axis_name)
+
+
+MODELS = {'cnn': _build_cnn, 'unet': _build_unet}
+LOSSES = {
+    'mse': lambda pred, true: jnp.mean(jnp.square(pred - true)),
+    'l1': lambda pred, true: jnp.mean(jnp.abs(pred - true)),
+}
+SCHEDULES = ('constant', 'cosine')
+
+
+def create_model(config, *, axis_name: str | None = None) -> nn.Module:
+  """The network that `config.model` describes, bf16 if `config.half_precision`."""
+  dtype = jnp.bfloat16 if config.half_precision else jnp.float32
+  return MODELS[config.model.name](config.model, dtype, axis_name)
+
+
+def validate_config(config, device_count: int) -> None:
+  """Raises ConfigError naming the first config value that cannot work."""
+  def check(ok, message):
+    if not ok:
+      raise ConfigError(message)
+  check(config.model.name in MODELS,
+        f'config.model.name must be one of {sorted(MODELS)}, not {config.model.name!r}.')
+  check(config.model.norm in models.NORMS,
+        f'config.model.norm must be one of {models.NORMS}, not {config.model.norm!r}.')
+  check(config.loss in LOSSES,
+        f'config.loss must be one of {sorted(LOSSES)}, not {config.loss!r}.')
+  check(config.opt.schedule in SCHEDULES,
+        f'config.opt.schedule must be one of {SCHEDULES}, not {config.opt.schedule!r}.')
+  check(config.num_train_steps > 0,
+        f'config.num_train_steps must be positive, not {config.num_train_steps}.')
+  check(config.opt.learning_rate > 0,
+        f'config.opt.learning_rate must be positive, not {config.opt.learning_rate}.')
+  check(0 <= config.opt.warmup_steps < config.num_train_steps,
+        f'config.opt.warmup_steps ({config.opt.warmup_steps}) must be at least 0 '
+        f'and below config.num_train_steps ({config.num_train_steps}).')
+  check(config.data.image_size >= 8,
+        f'config.data.image_size must be at least 8 pixels, not {config.data.image_size}.')
+  for field, value in (('global_batch_size', config.global_batch_size),
+                       ('eval.batch_size', config.eval.batch_size)):
+    check(value > 0 and value % device_count == 0,
+          f'config.{field} ({value}) must be a positive multiple of the '
+          f'device count ({device_count}); set --config.{field} accordingly.')
+  for field in ('log_every_steps', 'eval_every_steps', 'checkpoint_every_steps'):
+    check(config[field] >= 0, f'config.{field} must be 0 (off) or positive, '
+          f'not {config[field]}.')
+
+
+def learning_rate_schedule(config) -> optax.Schedule:
+  """Linear warm-up from 0, then constant or cosine decay to `final_lr_fraction`."""
+  opt, steps = config.opt, config.num_train_steps
+  if opt.schedule == 'cosine':
+    return optax.warmup_cosine_decay_schedule(
+        0.0, opt.learning_rate, opt.warmup_steps, steps,
+        end_value=opt.learning_rate * opt.final_lr_fraction)
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps),
+       optax.constant_schedule(opt.learning_rate)], [opt.warmup_steps])
+
+
+def create_optimizer(config, schedule) -> optax.GradientTransformation:
+  """Adam (the seed's optimiser), with optional global-norm clipping."""
+  adam = optax.adam(schedule, b1=config.opt.b1, b2=config.opt.b2)
+  if config.opt.grad_clip_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(config.opt.grad_clip_norm), adam)
+  return adam
+
+
+def create_train_state(rng, model, tx, image_size: int) -> TrainState:
+  """Fresh parameters for `model` and the optimiser state."""
+  variables = model.init(rng, jnp.zeros((1, image_size, image_size, 1)),
+                         train=False)
+  return TrainState.create(apply_fn=model.apply, params=variables['params'],
+                           tx=tx, batch_stats=variables.get('batch_stats', {}))
+
+
+# ------------------------------------------------------------------ steps --
+
+def train_step(state: TrainState, batch, rng, *, loss_fn: Callable,
+               learning_rate_fn: optax.Schedule):
+  """One optimiser step, run on each device with its slice of the batch.
+
+  Args:
+    state: the replicated train state.
+    batch: {'rgb': uint8 [local_batch, height, width, 3]}.
+    rng: the run's key; this step's randomness is fold_in(rng, step).
+    loss_fn: (ab_pred, ab_true) -> scalar.
+    learning_rate_fn: the schedule, for logging.
+
+  Returns:
+    (new state, metrics), both identical on every device.
+  """
+  rng = jax.random.fold_in(jax.random.fold_in(rng, state.step),
+                           lax.axis_index(AXIS))
+  l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
+
+  def loss_and_updates(params):
+    ab_pred, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, l, train=True,
+        mutable=['batch_stats'], rngs={'dropout': rng})
+    return loss_fn(ab_pred, ab), updates
+
+  (loss, updates), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(
+      state.params)
+  grads = lax.pmean(grads, AXIS)
+  new_state = state.apply_gradients(
+      grads=grads,
+      batch_stats=lax.pmean(updates.get('batch_stats', {}), AXIS))
+  metrics = {'loss': lax.pmean(loss, AXIS),
+             'grad_norm': optax.global_norm(grads),
+             'learning_rate': learning_rate_fn(state.step)}
+  return new_state, metrics
+
+
+def make_train_step(mesh, config):
+  """`train_step` mapped over the mesh's devices and jitted; donates the state."""
+  step = functools.partial(train_step, loss_fn=LOSSES[config.loss],
+                           learning_rate_fn=learning_rate_schedule(config))
+  P = jax.sharding.PartitionSpec
+  # check_vma=False: classic pmap semantics, where per-device gradients are
+  # averaged explicitly by the pmean in train_step.
+  mapped = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(AXIS), P()),
+                         out_specs=(P(), P()), check_vma=False)
+  return jax.jit(mapped, donate_argnums=(0,))
+
+
+def eval_step(variables, batch, *, model):
+  """Sums of per-image metrics over the unmasked images, and the predictions.
+
+  Returns:
+    ({'mse_ab', 'psnr', 'ssim', 'count'} sums, uint8 RGB predictions).
+  """
+  rgb = batch['rgb']
+  l, ab = color.normalize(color.rgb_to_lab(rgb))
+  ab_pred = model.apply(variables, l, train=False)
+  rgb_pred = color.lab_to_rgb(color.denormalize(l, ab_pred))
+  rgb_true = rgb.astype(jnp.float32) / 255.0
+  mask = batch['mask'].astype(jnp.float32)
+  per_image = {'mse_ab': metrics_lib.mse_ab(ab_pred, ab),
+               'psnr': metrics_lib.psnr(rgb_pred, rgb_true),
+               'ssim': metrics_lib.ssim(rgb_pred, rgb_true)}
+  sums = {k: jnp.sum(v * mask) for k, v in per_image.items()}
+  sums['count'] = jnp.sum(mask)
+  return sums, jnp.round(rgb_pred * 255).astype(jnp.uint8)
+
+
+# ------------------------------------------------------------ the loop --
+
+def _global_batch(mesh, local_batch):
+  """This process's slice of a batch -> a global array split over AXIS."""
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
+
+
+def evaluate(p_eval_step, variables, eval_data, mesh, grid_size: int):
+  """Mean metrics over the whole eval set, and an image grid of its first images."""
+  totals, grid = None, None
+  for local_batch in eval_data:
+    batch = _global_batch(mesh, local_batch)
+    sums, rgb_pred = p_eval_step(variables, batch)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    if grid is None and grid_size > 0:
+      rgb = multihost_utils.process_allgather(batch['rgb'], tiled=True)
+      pred = multihost_utils.process_allgather(rgb_pred, tiled=True)
+      grid = image_grid(rgb[:grid_size], pred[:grid_size])
+  totals = jax.device_get(totals)
+  count = max(float(totals.pop('count')), 1.0)
+  return {k: float(v) / count for k, v in totals.items()}, grid
+
+
+def image_grid(rgb_true: np.ndarray, rgb_pred: np.ndarray) -> np.ndarray:
+  """Rows of gray input | prediction | ground truth, uint8 [rows * h, 3 * w, 3]."""
+  gray = np.asarray(color.lab_to_rgb(
+      color.rgb_to_lab(rgb_true) * jnp.array([1.0, 0.0, 0.0])))
+  gray = np.round(gray * 255).astype(np.uint8)
+  rows = [np.concatenate([g, p, t], axis=1)
+          for g, p, t in zip(gray, rgb_pred, rgb_true)]
+  return np.concatenate(rows, axis=0)
+
+
+def _is_time(step: int, every: int, last_step: int) -> bool:
+  """True on multiples of `every` (0: never) and on the last step."""
+  return step == last_step or (every > 0 and step % every == 0)
+
+
+class _Reporter:
+  """Console progress lines, TensorBoard events and eval_metrics.jsonl (process 0)."""
+
+  def __init__(self, workdir: str, total_steps: int, batch_size: int,
+               start_step: int):
+    self.workdir, self.total_steps, self.batch_size = workdir, total_steps, batch_size
+    self.active = jax.process_index() == 0
+    self.writer = None
+    if self.active:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      self.writer = SummaryWriter(workdir)
+    self.last_time, self.last_step = time.time(), start_step
+
+  def train(self, step: int, metrics: dict[str, float]) -> None:
+    now = time.time()
+    rate = (step - self.last_step) * self.batch_size / max(now - self.last_time, 1e-9)
+    eta = (self.total_steps - step) * self.batch_size / max(rate, 1e-9)
+    self.last_time, self.last_step = now, step
+    logging.info('step %d/%d | loss %.5f | %.1f img/s | ETA %s', step,
+                 self.total_steps, metrics['loss'], rate,
+                 time.strftime('%H:%M:%S', time.gmtime(eta)))
+    self._scalars(step, {**metrics, 'images_per_second': rate}, 'train')
+
+  def eval(self, step: int, metrics: dict[str, float], grid) -> None:
+    logging.info('eval at step %d: %s', step,
+                 ', '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
+    self._scalars(step, metrics, 'eval')
+    if not self.active:
+      return
+    with open(os.path.join(self.workdir, 'eval_metrics.jsonl'), 'a') as f:
+      f.write(json.dumps({'step': step, **metrics}) + '\n')
+    if grid is not None:
+      from PIL import Image  # pylint: disable=g-import-not-at-top
+      os.makedirs(os.path.join(self.workdir, 'images'), exist_ok=True)
+      Image.fromarray(grid).save(
+          os.path.join(self.workdir, 'images', f'step_{step:07d}.png'))
+      self.writer.add_image('eval/gray_pred_truth', grid, step, dataformats='HWC')
+
+  def _scalars(self, step, metrics, prefix):
+    if self.active:
+      for k, v in metrics.items():
+        self.writer.add_scalar(f'{prefix}/{k}', v, step)
+      self.writer.flush()
+
+  def close(self):
+    if self.writer is not None:
+      self.writer.close()
+
+
+def _check_finite(pending: list, last_good_step: int | None, workdir: str):
+  """Fetches the pending per-step metrics and returns their means.
+
+  Raises:
+    TrainingDiverged: a pending step's loss is NaN or infinite.
+  """
+  if not pending:
+    return None
+  host = jax.device_get(pending)
+  for step, metrics in host:
+    if not np.isfinite(metrics['loss']):
+      kept = (f'the last good checkpoint (step {last_good_step}) in '
+              f'{workdir}/checkpoints is intact' if last_good_step is not None
+              else 'no checkpoint was written')
+      raise TrainingDiverged(
+          f'The loss became {metrics["loss"]} at step {step}, so training '
+          f'stopped; {kept}. Lower --config.opt.learning_rate or set '
+          '--config.opt.grad_clip_norm, then rerun.')
+  pending.clear()
+  return {k: float(np.mean([m[k] for _, m in host])) for k in host[0][1]}
+
+
+def _open_data(config):
+  """The train and eval sources, scanned: (train source, indices, eval source, indices)."""
+  data = config.data
+  train_source = input_pipeline.open_source(data, 'train')
+  train_indices = input_pipeline.scan(
+      train_source, gray_threshold=data.gray_threshold, name='train')
+  eval_source = input_pipeline.open_source(data, 'eval')
+  eval_indices = input_pipeline.scan(eval_source, gray_threshold=0, name='eval')
+  return train_source, train_indices, eval_source, eval_indices
+
+
+def _restore_or_init(mngr, state, workdir):
+  """The latest checkpoint's state if the run has one, else `state`."""
+  try:
+    restored = checkpoint.restore(mngr, state)
+  except (ValueError, KeyError) as e:
+    raise ConfigError(
+        f'The checkpoint in {workdir}/checkpoints does not fit this config '
+        f'({str(e).splitlines()[0][:200]}); use a new --workdir, or the config '
+        'that wrote it.') from e
+  if restored is None:
+    return state
+  logging.info('Resuming from step %d in %s.', int(restored[0].step), workdir)
+  return restored[0]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Trains (resuming from the workdir's latest checkpoint) and evaluates.
+
+  Returns:
+    The final train state.
+  """
+  mesh = jax.make_mesh((jax.device_count(),), (AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  validate_config(config, jax.device_count())
+  os.makedirs(workdir, exist_ok=True)
+  train_source, train_indices, eval_source, eval_indices = _open_data(config)
+
+  rng_init, rng_steps = jax.random.split(jax.random.key(config.seed))
+  model = create_model(config, axis_name=AXIS)
+  tx = create_optimizer(config, learning_rate_schedule(config))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  state = jax.jit(functools.partial(create_train_state, model=model, tx=tx,
+                                    image_size=config.data.image_size),
+                  out_shardings=replicated)(rng_init)
+  mngr = checkpoint.manager(workdir, keep=config.keep_checkpoints)
+  state = _restore_or_init(mngr, state, workdir)
+  start_step = int(state.step)
+
+  p_train_step = make_train_step(mesh, config)
+  p_eval_step = jax.jit(functools.partial(eval_step, model=create_model(config)))
+  train_data = input_pipeline.train_batches(
+      config.data, train_source, train_indices,
+      global_batch=config.global_batch_size, start_step=start_step,
+      num_steps=config.num_train_steps, seed=config.seed)
+  eval_data = input_pipeline.eval_batches(
+      config.data, eval_source, eval_indices,
+      global_batch=config.eval.batch_size)
+
+  total = config.num_train_steps
+  reporter = _Reporter(workdir, total, config.global_batch_size, start_step)
+  pending, last_saved = [], mngr.latest_step()
+  try:
+    for step in range(start_step + 1, total + 1):
+      state, metrics = p_train_step(state, _global_batch(mesh, next(train_data)),
+                                    rng_steps)
+      pending.append((step, metrics))
+      if _is_time(step, config.log_every_steps, total):
+        reporter.train(step, _check_finite(pending, last_saved, workdir))
+      if _is_time(step, config.eval_every_steps, total):
+        variables = {'params': state.params, 'batch_stats': state.batch_stats}
+        reporter.eval(step, *evaluate(p_eval_step, variables, eval_data, mesh,
+                                      config.image_grid_size))
+      if _is_time(step, config.checkpoint_every_steps, total):
+        _check_finite(pending, last_saved, workdir)
+        checkpoint.save(mngr, step, state, config)
+        last_saved = step
+  finally:
+    mngr.wait_until_finished()
+    mngr.close()
+    reporter.close()
+  return state

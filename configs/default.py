@@ -1,0 +1,61 @@
+"""Every config field, with its default: the U-Net on CIFAR-10 at 32x32.
+
+Variant configs import this and override only what differs. Any field can be
+overridden on the command line, e.g. `--config.opt.learning_rate=3e-4`.
+
+  python -m colorjax.main --config=configs/default.py
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds parameter init, data order and augmentation.
+  config.num_train_steps = 50_000  # Optimiser steps in the whole run.
+  config.global_batch_size = 64  # Images per step over all devices; a multiple of the device count.
+  config.loss = 'mse'  # 'mse' (the seed's) or 'l1', on normalised ab.
+  config.half_precision = False  # bfloat16 computation with float32 parameters.
+  config.log_every_steps = 100  # Steps between console/TensorBoard training lines (0: last only).
+  config.eval_every_steps = 2_500  # Steps between evaluations (0: last only).
+  config.checkpoint_every_steps = 2_500  # Steps between checkpoints (0: last only).
+  config.keep_checkpoints = 3  # Checkpoints kept in <workdir>/checkpoints.
+  config.image_grid_size = 8  # Eval images in the gray | prediction | truth grid (0: none).
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'unet'  # 'unet' or 'cnn' (the seed's 8-layer baseline).
+  config.model.widths = (64, 128, 256, 512)  # U-Net channels per level, top down.
+  config.model.bottleneck = 1_024  # U-Net channels at the lowest resolution.
+  config.model.norm = 'batch'  # U-Net normalisation: 'batch', 'group' or 'none'.
+  config.model.cnn_channels = (64, 128, 256, 512, 256, 128, 64)  # CNN hidden widths.
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = 'tfds'  # 'tfds', 'folder' or 'sample' (scikit-image's photos).
+  config.data.tfds_name = 'cifar10'  # Any TFDS dataset with an 'image' feature.
+  config.data.train_split = 'train'  # TFDS split to train on, e.g. 'train[:90%]'.
+  config.data.eval_split = 'test'  # TFDS split to evaluate on.
+  config.data.tfds_data_dir = ''  # TFDS data_dir; '' for ~/tensorflow_datasets.
+  config.data.tfds_download = False  # Let TFDS try to download and prepare.
+  config.data.folder = ''  # Folder of photos (recursive) for source='folder'.
+  config.data.eval_fraction = 0.05  # Share of a folder's files held out for eval.
+  config.data.split_seed = 0  # Seeds the folder's train/eval hash split.
+  config.data.image_size = 32  # Side of the square training and eval crops, pixels.
+  config.data.resize_shorter = 0  # Shorter side photos are resized down to before cropping, pixels (0: keep).
+  config.data.gray_threshold = 6.0  # Train images whose 90th-percentile RGB chroma is below this (0..255) are excluded (0: keep all).
+  config.data.cache = False  # Keep decoded images in host memory (small sets only).
+  config.data.num_threads = 8  # Host threads that decode and augment.
+  config.data.prefetch = 64  # Examples decoded ahead of the train step.
+  config.data.num_workers = 0  # grain worker processes (0: threads only).
+
+  config.opt = ml_collections.ConfigDict()
+  config.opt.learning_rate = 1e-3  # Peak Adam learning rate.
+  config.opt.schedule = 'cosine'  # 'cosine' (decay after warm-up) or 'constant'.
+  config.opt.warmup_steps = 1_000  # Linear warm-up from 0, in steps.
+  config.opt.final_lr_fraction = 0.01  # Cosine end value, as a fraction of the peak.
+  config.opt.b1 = 0.9  # Adam beta1.
+  config.opt.b2 = 0.999  # Adam beta2.
+  config.opt.grad_clip_norm = 0.0  # Clip gradients to this global norm (0: off).
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 256  # Images per eval batch over all devices; a multiple of the device count.
+  return config
