@@ -8,6 +8,7 @@ checkpoint intact and the next start resumes from it.
 
 import os
 
+import jax
 import orbax.checkpoint as ocp
 
 
@@ -40,3 +41,39 @@ def restore(mngr, target, step: int | None = None):
       state=ocp.args.StandardRestore(target),
       config=ocp.args.JsonRestore()))
   return restored.state, restored.config
+
+
+def step_dir(path: str) -> str:
+  """The checkpoint directory that `path` names: a run directory (its latest
+  step), its checkpoints/ directory (the same) or one step's directory."""
+  for root in (os.path.join(path, 'checkpoints'), path):
+    steps = [int(s) for s in os.listdir(root) if s.isdigit()] if os.path.isdir(root) else []
+    if steps:
+      return os.path.join(root, str(max(steps)))
+  if os.path.isdir(os.path.join(path, 'state')):
+    return path
+  raise FileNotFoundError(f'No checkpoint found at {path!r}; pass a run '
+                          'directory, its checkpoints/ folder or a step folder.')
+
+
+def load(path: str):
+  """Loads a checkpoint onto this process's default device, whatever topology
+  wrote it.
+
+  Args:
+    path: a run directory or a step directory (see `step_dir`).
+
+  Returns:
+    (state as a dict of arrays: params, batch_stats, opt_state, step;
+     the config dict the run was started with).
+  """
+  directory = step_dir(path)
+  checkpointer = ocp.StandardCheckpointer()
+  metadata = checkpointer.metadata(os.path.join(directory, 'state')).item_metadata
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
+  state = checkpointer.restore(os.path.join(directory, 'state'), target)
+  config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(
+      os.path.join(directory, 'config'))
+  return state, config

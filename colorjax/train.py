@@ -166,7 +166,7 @@ def train_step(state: TrainState, batch, rng, *, loss_fn: Callable,
       grads=grads,
       batch_stats=lax.pmean(updates.get('batch_stats', {}), AXIS))
   metrics = {'loss': lax.pmean(loss, AXIS),
-             'grad_norm': optax.global_norm(grads),
+             'grad_norm': optax.tree.norm(grads),
              'learning_rate': learning_rate_fn(state.step)}
   return new_state, metrics
 
@@ -205,7 +205,7 @@ def eval_step(variables, batch, *, model):
 
 # ------------------------------------------------------------ the loop --
 
-def _global_batch(mesh, local_batch):
+def shard_batch(mesh, local_batch):
   """This process's slice of a batch -> a global array split over AXIS."""
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
   return jax.tree.map(
@@ -216,7 +216,7 @@ def evaluate(p_eval_step, variables, eval_data, mesh, grid_size: int):
   """Mean metrics over the whole eval set, and an image grid of its first images."""
   totals, grid = None, None
   for local_batch in eval_data:
-    batch = _global_batch(mesh, local_batch)
+    batch = shard_batch(mesh, local_batch)
     sums, rgb_pred = p_eval_step(variables, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     if grid is None and grid_size > 0:
@@ -378,7 +378,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   pending, last_saved = [], mngr.latest_step()
   try:
     for step in range(start_step + 1, total + 1):
-      state, metrics = p_train_step(state, _global_batch(mesh, next(train_data)),
+      state, metrics = p_train_step(state, shard_batch(mesh, next(train_data)),
                                     rng_steps)
       pending.append((step, metrics))
       if _is_time(step, config.log_every_steps, total):

@@ -1,0 +1,132 @@
+"""Training: learning, divergence, config errors and data-parallel equivalence."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from colorjax import train
+from configs import quickstart
+from tests.conftest import photo_crops
+from tests.conftest import write_photo_folder
+
+
+def _tiny_config(folder='', **overrides):
+  config = quickstart.get_config()
+  config.data.source = 'folder'
+  config.data.folder = folder
+  config.data.eval_fraction = 0.25
+  config.data.image_size = 32
+  config.data.num_threads = 2
+  config.model.widths = (8, 16)
+  config.model.bottleneck = 16
+  config.global_batch_size = 8
+  config.eval.batch_size = 8
+  config.num_train_steps = 6
+  config.opt.warmup_steps = 1
+  config.log_every_steps = 2
+  config.eval_every_steps = 0
+  config.checkpoint_every_steps = 2
+  config.image_grid_size = 2
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split('.')
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
+
+
+def _mesh():
+  return jax.make_mesh((jax.device_count(),), (train.AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+@pytest.mark.parametrize('model_name,loss', [('unet', 'mse'), ('cnn', 'l1')])
+def test_tiny_model_overfits_one_batch(model_name, loss):
+  config = _tiny_config(**{
+      'model.name': model_name, 'model.widths': (16, 32),
+      'model.bottleneck': 32, 'model.cnn_channels': (32, 32, 32), 'loss': loss,
+      'opt.schedule': 'constant', 'opt.learning_rate': 3e-3,
+      'num_train_steps': 150})
+  mesh = _mesh()
+  model = train.create_model(config, axis_name=train.AXIS)
+  tx = train.create_optimizer(config, train.learning_rate_schedule(config))
+  state = train.create_train_state(jax.random.key(0), model, tx, 32)
+  step = train.make_train_step(mesh, config)
+  batch = train.shard_batch(mesh, {'rgb': np.stack(photo_crops(4, 32, 32))})
+  losses = []
+  for _ in range(config.num_train_steps):
+    state, metrics = step(state, batch, jax.random.key(1))
+    losses.append(float(metrics['loss']))
+  assert np.isfinite(losses).all()
+  assert losses[-1] < losses[0] / 10, losses[::15]
+
+
+def test_learning_rate_schedules():
+  config = _tiny_config(**{'num_train_steps': 100, 'opt.warmup_steps': 10,
+                           'opt.learning_rate': 1e-3})
+  cosine = train.learning_rate_schedule(config)
+  assert float(cosine(0)) == 0 and float(cosine(10)) == pytest.approx(1e-3)
+  assert float(cosine(100)) == pytest.approx(1e-5)
+  config.opt.schedule = 'constant'
+  constant = train.learning_rate_schedule(config)
+  assert float(constant(5)) == pytest.approx(5e-4)
+  assert float(constant(99)) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize('override,message', [
+    ({'model.name': 'resnet'}, "config.model.name must be one of ['cnn', 'unet']"),
+    ({'model.norm': 'layer'}, 'config.model.norm must be one of'),
+    ({'loss': 'huber'}, 'config.loss must be one of'),
+    ({'opt.schedule': 'step'}, 'config.opt.schedule must be one of'),
+    ({'num_train_steps': 0}, 'config.num_train_steps must be positive'),
+    ({'opt.learning_rate': -1.0}, 'config.opt.learning_rate must be positive'),
+    ({'opt.warmup_steps': 6}, 'config.opt.warmup_steps (6) must be'),
+    ({'data.image_size': 4}, 'config.data.image_size must be at least 8'),
+    ({'global_batch_size': 12}, 'config.global_batch_size (12) must be a positive multiple of the device count (8)'),
+    ({'eval.batch_size': 0}, 'config.eval.batch_size (0) must be a positive multiple'),
+    ({'log_every_steps': -1}, 'config.log_every_steps must be 0 (off) or positive'),
+])
+def test_bad_config_values_name_the_field(override, message):
+  with pytest.raises(train.ConfigError) as error:
+    train.validate_config(_tiny_config(**override), device_count=8)
+  assert message in str(error.value)
+
+
+def test_valid_config_passes_validation():
+  train.validate_config(_tiny_config(), device_count=8)
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 16)
+  workdir = str(tmp_path / 'run')
+  config = _tiny_config(folder, **{
+      'model.name': 'cnn', 'model.cnn_channels': (8, 8), 'num_train_steps': 30,
+      'opt.schedule': 'constant', 'opt.learning_rate': 1e30,
+      'checkpoint_every_steps': 1, 'log_every_steps': 1})
+  with pytest.raises(train.TrainingDiverged) as error:
+    train.train_and_evaluate(config, workdir)
+  message = str(error.value)
+  assert 'The loss became nan' in message and 'is intact' in message
+  mngr = ocp.CheckpointManager(f'{workdir}/checkpoints')
+  last = mngr.latest_step()
+  assert f'last good checkpoint (step {last})' in message
+  restored = ocp.StandardCheckpointer().restore(f'{workdir}/checkpoints/{last}/state')
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored['params']))
+
+
+def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  config = _tiny_config(**{'data.source': 'tfds', 'data.tfds_name': 'cifar10',
+                           'num_train_steps': 2, 'eval_every_steps': 2})
+  with tfds.testing.mock_data(num_examples=16):
+    state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 2
+  evals = (tmp_path / 'eval_metrics.jsonl').read_text().splitlines()
+  assert len(evals) == 1 and '"psnr"' in evals[0]
