@@ -31,9 +31,15 @@ def default_workdir(config_path: str) -> str:
   return os.path.join('runs', name)
 
 
+def _hide_library_info(record) -> bool:
+  """Keeps orbax's per-save INFO lines out of the console; warnings pass."""
+  return record.levelno > logging.converter.STANDARD_INFO or 'orbax' not in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  logging.get_absl_logger().addFilter(_hide_library_info)
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
   logging.info('JAX devices: %s; workdir: %s', jax.devices(), workdir)

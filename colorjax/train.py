@@ -220,9 +220,9 @@ def evaluate(p_eval_step, variables, eval_data, mesh, grid_size: int):
     sums, rgb_pred = p_eval_step(variables, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     if grid is None and grid_size > 0:
-      rgb = multihost_utils.process_allgather(batch['rgb'], tiled=True)
-      pred = multihost_utils.process_allgather(rgb_pred, tiled=True)
-      grid = image_grid(rgb[:grid_size], pred[:grid_size])
+      rgb, pred, mask = multihost_utils.process_allgather(
+          (batch['rgb'], rgb_pred, batch['mask']), tiled=True)
+      grid = image_grid(rgb[mask][:grid_size], pred[mask][:grid_size])
   totals = jax.device_get(totals)
   count = max(float(totals.pop('count')), 1.0)
   return {k: float(v) / count for k, v in totals.items()}, grid
