@@ -67,7 +67,7 @@ def load(path: str):
     (state as a dict of arrays: params, batch_stats, opt_state, step;
      the config dict the run was started with).
   """
-  directory = step_dir(path)
+  directory = os.path.abspath(step_dir(path))
   checkpointer = ocp.StandardCheckpointer()
   metadata = checkpointer.metadata(os.path.join(directory, 'state')).item_metadata
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
@@ -77,3 +77,22 @@ def load(path: str):
   config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(
       os.path.join(directory, 'config'))
   return state, config
+
+
+def load_model(path: str, *, dtype=None):
+  """The network and variables of a checkpoint, ready for inference.
+
+  Args:
+    path: a run directory or a step directory (see `step_dir`).
+    dtype: computation dtype (default float32, whatever the run trained in).
+
+  Returns:
+    (model, variables, info) where info has the checkpoint's 'step', 'path'
+    and the 'config' dict of its run.
+  """
+  from colorjax import models  # pylint: disable=g-import-not-at-top
+  state, config = load(path)
+  model = models.from_config(config['model'], dtype=dtype or jax.numpy.float32)
+  variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
+  return model, variables, {'step': int(state['step']), 'config': config,
+                            'path': step_dir(path)}

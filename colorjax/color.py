@@ -12,6 +12,7 @@ The networks read and write LAB in a normalised form; `normalize` and
   a, b in ~[-128, 127] <-> ab = (a, b) / 128    in ~[-1, 1]  (the seed's scaling)
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -64,6 +65,24 @@ def rgb_to_lab(rgb):
   return jnp.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
 
+def _lab_to_linear_rgb(lab, clip_z: bool):
+  lab = lab.astype(jnp.float32)
+  fy = (lab[..., 0] + 16.0) / 116.0
+  fx = fy + lab[..., 1] / 500.0
+  fz = fy - lab[..., 2] / 200.0
+  if clip_z:
+    fz = jnp.maximum(fz, 0.0)  # As scikit-image: z >= 0.
+  f = jnp.stack([fx, fy, fz], axis=-1)
+  xyz = jnp.where(f > 0.2068966, f ** 3, (f - _DELTA) / _KAPPA) * _D65_WHITE
+  return xyz @ _RGB_FROM_XYZ.T
+
+
+def _gamma(linear):
+  return jnp.where(linear > 0.0031308,
+                   1.055 * _safe_pow(linear, 1.0 / 2.4, 0.0031308) - 0.055,
+                   12.92 * linear)
+
+
 def lab_to_rgb(lab):
   """Converts CIE LAB to sRGB in [0, 1], clipping out-of-gamut colours.
 
@@ -73,17 +92,37 @@ def lab_to_rgb(lab):
   Returns:
     [..., 3] float32 array in [0, 1].
   """
-  lab = lab.astype(jnp.float32)
-  fy = (lab[..., 0] + 16.0) / 116.0
-  fx = fy + lab[..., 1] / 500.0
-  fz = jnp.maximum(fy - lab[..., 2] / 200.0, 0.0)  # As scikit-image: z >= 0.
-  f = jnp.stack([fx, fy, fz], axis=-1)
-  xyz = jnp.where(f > 0.2068966, f ** 3, (f - _DELTA) / _KAPPA) * _D65_WHITE
-  linear = xyz @ _RGB_FROM_XYZ.T
-  rgb = jnp.where(linear > 0.0031308,
-                  1.055 * _safe_pow(linear, 1.0 / 2.4, 0.0031308) - 0.055,
-                  12.92 * linear)
-  return jnp.clip(rgb, 0.0, 1.0)
+  return jnp.clip(_gamma(_lab_to_linear_rgb(lab, clip_z=True)), 0.0, 1.0)
+
+
+def fit_chroma(lab, iterations: int = 12):
+  """Scales each pixel's (a, b) towards 0 until its colour lies in the sRGB gamut.
+
+  Unlike the per-channel clipping of `lab_to_rgb`, this keeps L: an
+  out-of-gamut prediction loses saturation, never lightness. The factor is
+  found by bisection, to 2**-iterations.
+
+  Args:
+    lab: [..., 3] LAB with L in [0, 100].
+
+  Returns:
+    [..., 3] LAB with the same L, in gamut up to the bisection's precision.
+  """
+  def in_gamut(scale):
+    scaled = jnp.concatenate([lab[..., :1], lab[..., 1:] * scale[..., None]], -1)
+    linear = _lab_to_linear_rgb(scaled, clip_z=False)
+    return jnp.all((linear >= -1e-6) & (linear <= 1 + 1e-6), axis=-1)
+
+  def bisect(_, bounds):
+    low, high = bounds
+    middle = (low + high) / 2
+    fits = in_gamut(middle)
+    return jnp.where(fits, middle, low), jnp.where(fits, high, middle)
+
+  ones = jnp.ones(lab.shape[:-1], jnp.float32)
+  low, _ = jax.lax.fori_loop(0, iterations, bisect, (0.0 * ones, ones))
+  scale = jnp.where(in_gamut(ones), ones, low)
+  return jnp.concatenate([lab[..., :1], lab[..., 1:] * scale[..., None]], -1)
 
 
 def normalize(lab):

@@ -253,8 +253,14 @@ def open_source(data_config, split: str):
     if not data_config.folder:
       raise DataError('config.data.source is "folder" but no folder is set; '
                       'pass --config.data.folder=PATH.')
-    return FileSource(folder_split(data_config.folder, split,
-                                   data_config.eval_fraction, data_config.split_seed))
+    paths = folder_split(data_config.folder, split, data_config.eval_fraction,
+                         data_config.split_seed)
+    if not paths:
+      raise DataError(
+          f'The {split} split of {data_config.folder!r} is empty (eval_fraction '
+          f'{data_config.eval_fraction}); change --config.data.eval_fraction '
+          'or add photos.')
+    return FileSource(paths)
   if kind == 'sample':
     return FileSource(sample_split(split))
   raise DataError(f'config.data.source must be "tfds", "folder" or "sample", '

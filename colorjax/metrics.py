@@ -1,12 +1,44 @@
-"""Image-quality metrics, per image, in jax.numpy (jit-able, batched).
+"""Colorization metrics in jax.numpy (jit-able), and their final reductions.
 
-Images are RGB floats in [0, 1], [batch, height, width, 3]; chroma is
-normalised ab [batch, height, width, 2] (see `colorjax.color.normalize`).
+Two families:
+- per-image metrics of a training eval batch (`mse_ab`, `psnr`, `ssim`), on
+  [batch, height, width, channels] arrays, all pixels valid;
+- full-resolution metrics of one image padded to a shape bucket
+  (`image_metrics`), where a mask [height, width] marks the real pixels, so
+  that one compiled function serves every image size in the bucket.
+
+Images are RGB floats in [0, 1]; chroma is normalised ab (`color.normalize`).
+Definitions:
+- PSNR and SSIM on RGB through dm-pix (SSIM: 11x11 Gaussian window,
+  sigma 1.5, averaged over the window positions inside the image);
+- MSE on normalised ab, the seed study's MSE;
+- the seed's classification metrics: a and b each quantised into 8 equal
+  bins over [-1, 1], pooled into one 8-class problem; accuracy and macro
+  precision, recall and F1 over the classes that occur, an undefined
+  precision or recall counting as 1 (scikit-learn's zero_division=1);
+- AuC (Zhang et al. 2016): the share of pixels whose ab error (Euclidean, in
+  LAB units) is at most t, averaged over t = 0, 1, ..., 150; the rebalanced
+  variant weighs each pixel by the inverse frequency of its ground-truth ab
+  class (10x10 cells of the ab plane) in the evaluated set, i.e. averages the
+  curve over the colour classes that occur;
+- colorfulness (Hasler & Suesstrunk 2003) on RGB in 0..255 with signed
+  rg = R - G and yb = (R + G) / 2 - B.
 """
 
 import dm_pix as pix
 import jax.numpy as jnp
+import numpy as np
 
+SEED_BINS = 8  # Bins per ab channel in the seed's classification metrics.
+AUC_MAX_ERROR = 150  # Largest ab error threshold of the AuC sweep, LAB units.
+AB_CLASS_SIZE = 10  # Side of an ab colour class for AuC rebalancing, LAB units.
+AB_CLASS_RANGE = 110  # ab classes cover [-110, 110) in each channel.
+_AB_CLASSES_PER_AXIS = 2 * AB_CLASS_RANGE // AB_CLASS_SIZE
+NUM_AB_CLASSES = _AB_CLASSES_PER_AXIS ** 2
+_SSIM_FILTER = 11
+
+
+# ------------------------------------------------- training eval batches --
 
 def mse_ab(ab_pred, ab_true):
   """Mean squared error on normalised ab, per image [batch] (the seed's MSE)."""
@@ -19,5 +51,119 @@ def psnr(rgb_pred, rgb_true):
 
 
 def ssim(rgb_pred, rgb_true):
-  """Structural similarity on RGB in [0, 1] (11x11 Gaussian window), per image [batch]."""
+  """Structural similarity on RGB in [0, 1], per image [batch]."""
   return pix.ssim(rgb_pred, rgb_true)
+
+
+# ------------------------------------------- one full-resolution image --
+
+def _masked_mean(x, mask):
+  return jnp.sum(x * mask) / jnp.sum(mask)
+
+
+def masked_psnr(rgb_pred, rgb_true, mask):
+  """PSNR in dB over the masked pixels of [height, width, 3] images."""
+  m = mask[..., None].astype(jnp.float32)
+  # The squared error is 0 off the mask; rescale dm-pix's all-pixel mean.
+  mse = pix.mse(rgb_pred * m, rgb_true * m) * mask.size / jnp.sum(mask)
+  return -10.0 * jnp.log10(mse)
+
+
+def masked_ssim(rgb_pred, rgb_true, mask):
+  """Mean SSIM over the window positions that lie wholly inside the mask."""
+  ssim_map = pix.ssim(rgb_pred, rgb_true, return_map=True)  # [h - 10, w - 10, 3]
+  inside = mask[_SSIM_FILTER - 1:, _SSIM_FILTER - 1:, None].astype(jnp.float32)
+  return jnp.sum(ssim_map * inside) / (3.0 * jnp.sum(inside))
+
+
+def colorfulness(rgb, mask):
+  """Hasler & Suesstrunk colorfulness of RGB in [0, 1], over the masked pixels."""
+  r, g, b = jnp.moveaxis(rgb * 255.0, -1, 0)
+  rg, yb = r - g, 0.5 * (r + g) - b
+  mean_rg, mean_yb = _masked_mean(rg, mask), _masked_mean(yb, mask)
+  var_rg = _masked_mean(jnp.square(rg - mean_rg), mask)
+  var_yb = _masked_mean(jnp.square(yb - mean_yb), mask)
+  return jnp.sqrt(var_rg + var_yb) + 0.3 * jnp.sqrt(mean_rg**2 + mean_yb**2)
+
+
+def seed_bins(ab):
+  """The seed's 8 equal bins over [-1, 1] of normalised a and b."""
+  bins = jnp.floor((ab + 1.0) / 2.0 * SEED_BINS).astype(jnp.int32)
+  return jnp.clip(bins, 0, SEED_BINS - 1)
+
+
+def confusion(ab_pred, ab_true, mask):
+  """[8, 8] counts (rows true, columns predicted) of a and b bins pooled."""
+  index = seed_bins(ab_true) * SEED_BINS + seed_bins(ab_pred)
+  weights = jnp.broadcast_to(mask[..., None], index.shape).astype(jnp.float32)
+  counts = jnp.zeros(SEED_BINS**2).at[index.ravel()].add(weights.ravel())
+  return counts.reshape(SEED_BINS, SEED_BINS)
+
+
+def ab_error_histogram(ab_pred, ab_true, mask):
+  """[classes, 152] counts of pixels by ground-truth ab class and ceil(error).
+
+  Error is the Euclidean ab distance in LAB units; column 151 holds every
+  error above 150. Normalised inputs (ab / 128).
+  """
+  scale = 128.0
+  error = jnp.linalg.norm((ab_pred - ab_true) * scale, axis=-1)
+  column = jnp.clip(jnp.ceil(error), 0, AUC_MAX_ERROR + 1).astype(jnp.int32)
+  cell = jnp.floor((ab_true * scale + AB_CLASS_RANGE) / AB_CLASS_SIZE)
+  cell = jnp.clip(cell, 0, _AB_CLASSES_PER_AXIS - 1).astype(jnp.int32)
+  ab_class = cell[..., 0] * _AB_CLASSES_PER_AXIS + cell[..., 1]
+  width = AUC_MAX_ERROR + 2
+  counts = jnp.zeros(NUM_AB_CLASSES * width).at[(ab_class * width + column).ravel()].add(
+      mask.astype(jnp.float32).ravel())
+  return counts.reshape(NUM_AB_CLASSES, width)
+
+
+def image_metrics(rgb_pred, rgb_true, ab_pred, ab_true, mask):
+  """Every metric of one padded image: scalars and the counts to pool.
+
+  Args:
+    rgb_pred, rgb_true: [height, width, 3] in [0, 1].
+    ab_pred, ab_true: [height, width, 2] normalised ab.
+    mask: [height, width] bool, True on the image's real pixels.
+  """
+  return {
+      'psnr': masked_psnr(rgb_pred, rgb_true, mask),
+      'ssim': masked_ssim(rgb_pred, rgb_true, mask),
+      'mse_ab': _masked_mean(jnp.mean(jnp.square(ab_pred - ab_true), -1), mask),
+      'colorfulness': colorfulness(rgb_pred, mask),
+      'colorfulness_gt': colorfulness(rgb_true, mask),
+      'confusion': confusion(ab_pred, ab_true, mask),
+      'ab_error_histogram': ab_error_histogram(ab_pred, ab_true, mask),
+  }
+
+
+# ------------------------------------------------------ final reductions --
+
+def classification_metrics(confusion_matrix) -> dict[str, float]:
+  """Accuracy and macro precision, recall, F1 from a confusion matrix.
+
+  Rows are true classes, columns predicted. Macro averages run over the
+  classes that occur as truth or prediction; an undefined precision or recall
+  counts as 1 (scikit-learn's zero_division=1).
+  """
+  c = np.asarray(confusion_matrix, np.float64)
+  tp, predicted, actual = np.diag(c), c.sum(axis=0), c.sum(axis=1)
+  present = (predicted + actual) > 0
+  precision = np.divide(tp, predicted, out=np.ones_like(tp), where=predicted > 0)
+  recall = np.divide(tp, actual, out=np.ones_like(tp), where=actual > 0)
+  f1 = 2 * tp / np.where(present, predicted + actual, 1.0)
+  return {'accuracy': float(tp.sum() / c.sum()),
+          'precision': float(precision[present].mean()),
+          'recall': float(recall[present].mean()),
+          'f1': float(f1[present].mean())}
+
+
+def auc(histogram) -> dict[str, float]:
+  """Plain and class-rebalanced AuC from pooled `ab_error_histogram` counts."""
+  h = np.asarray(histogram, np.float64)
+  within = np.cumsum(h, axis=1)[:, :AUC_MAX_ERROR + 1]  # [classes, thresholds]
+  per_class = h.sum(axis=1)
+  occurs = per_class > 0
+  plain = within.sum(axis=0) / per_class.sum()
+  rebalanced = (within[occurs] / per_class[occurs, None]).mean(axis=0)
+  return {'auc': float(plain.mean()), 'auc_rebalanced': float(rebalanced.mean())}

@@ -107,3 +107,33 @@ class UNet(nn.Module):
       x = block(w, f'up{i}')(x, train=train)
     x = nn.Conv(2, (1, 1), dtype=self.dtype, name='head')(x)
     return jnp.tanh(x[:, :height, :width].astype(jnp.float32))
+
+
+def _cnn(model_config, dtype, axis_name):
+  del axis_name  # The CNN has no BatchNorm.
+  return CNN(channels=tuple(model_config['cnn_channels']), dtype=dtype)
+
+
+def _unet(model_config, dtype, axis_name):
+  return UNet(widths=tuple(model_config['widths']),
+              bottleneck=model_config['bottleneck'], norm=model_config['norm'],
+              dtype=dtype, axis_name=axis_name)
+
+
+BUILDERS = {'cnn': _cnn, 'unet': _unet}
+
+
+def from_config(model_config, *, dtype: Dtype = jnp.float32,
+                axis_name: str | None = None) -> nn.Module:
+  """The network that a config's `model` section describes.
+
+  Args:
+    model_config: a ConfigDict or the plain dict that checkpoints store, with
+      'name' ('cnn' or 'unet') and that model's fields.
+    dtype: computation dtype.
+    axis_name: device axis for BatchNorm statistics in data-parallel training.
+  """
+  name = model_config['name']
+  if name not in BUILDERS:
+    raise ValueError(f'Model name must be one of {sorted(BUILDERS)}, not {name!r}.')
+  return BUILDERS[name](model_config, dtype, axis_name)

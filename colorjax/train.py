@@ -48,18 +48,6 @@ class TrainState(train_state.TrainState):
 
 # ------------------------------------------------------------------ setup --
 
-def _build_cnn(model_config, dtype, axis_name):
-  del axis_name  # The CNN has no BatchNorm.
-  return models.CNN(channels=tuple(model_config.cnn_channels), dtype=dtype)
-
-
-def _build_unet(model_config, dtype, axis_name):
-  return models.UNet(widths=tuple(model_config.widths),
-                     bottleneck=model_config.bottleneck,
-                     norm=model_config.norm, dtype=dtype, axis_name=axis_name)
-
-
-MODELS = {'cnn': _build_cnn, 'unet': _build_unet}
 LOSSES = {
     'mse': lambda pred, true: jnp.mean(jnp.square(pred - true)),
     'l1': lambda pred, true: jnp.mean(jnp.abs(pred - true)),
@@ -70,7 +58,7 @@ SCHEDULES = ('constant', 'cosine')
 def create_model(config, *, axis_name: str | None = None) -> nn.Module:
   """The network that `config.model` describes, bf16 if `config.half_precision`."""
   dtype = jnp.bfloat16 if config.half_precision else jnp.float32
-  return MODELS[config.model.name](config.model, dtype, axis_name)
+  return models.from_config(config.model, dtype=dtype, axis_name=axis_name)
 
 
 def validate_config(config, device_count: int) -> None:
@@ -78,8 +66,9 @@ def validate_config(config, device_count: int) -> None:
   def check(ok, message):
     if not ok:
       raise ConfigError(message)
-  check(config.model.name in MODELS,
-        f'config.model.name must be one of {sorted(MODELS)}, not {config.model.name!r}.')
+  check(config.model.name in models.BUILDERS,
+        f'config.model.name must be one of {sorted(models.BUILDERS)}, '
+        f'not {config.model.name!r}.')
   check(config.model.norm in models.NORMS,
         f'config.model.norm must be one of {models.NORMS}, not {config.model.norm!r}.')
   check(config.loss in LOSSES,

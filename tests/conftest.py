@@ -81,3 +81,24 @@ def tiny_overrides(workdir, folder, steps=8, **extra):
   }
   flags.update(extra)
   return [f'--{k}={v}' for k, v in flags.items()]
+
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory):
+  """A run directory with a 2-step tiny U-Net checkpoint, trained once per session."""
+  from colorjax import train
+  from configs import quickstart
+  root = tmp_path_factory.mktemp('tiny_run')
+  folder = str(root / 'photos')
+  write_photo_folder(folder, 12)
+  config = quickstart.get_config()
+  config.data.source, config.data.folder = 'folder', folder
+  config.data.eval_fraction = 0.3
+  config.data.image_size, config.data.resize_shorter = 32, 64
+  config.model.widths, config.model.bottleneck = (8, 16), 16
+  config.global_batch_size, config.eval.batch_size = 4, 4
+  config.num_train_steps, config.opt.warmup_steps = 2, 1
+  config.eval_every_steps = config.checkpoint_every_steps = 0
+  workdir = str(root / 'run')
+  train.train_and_evaluate(config, workdir)
+  return workdir

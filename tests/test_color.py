@@ -72,3 +72,18 @@ def test_normalize_ranges_and_round_trip():
   assert -1 <= float(l.min()) and float(l.max()) <= 1
   assert -1 <= float(ab.min()) and float(ab.max()) <= 1
   np.testing.assert_allclose(color.denormalize(l, ab), lab, atol=1e-4)
+
+
+def test_fit_chroma_keeps_lightness_and_lands_in_gamut():
+  rng = np.random.default_rng(4)
+  lab = rng.uniform([0, -128, -128], [100, 127, 127], (20_000, 3)).astype(np.float32)
+  fitted = np.asarray(color.fit_chroma(lab))
+  np.testing.assert_array_equal(fitted[:, 0], lab[:, 0])
+  scale = np.linalg.norm(fitted[:, 1:], axis=1) / np.linalg.norm(lab[:, 1:], axis=1)
+  assert np.all(scale <= 1 + 1e-6)
+  # In gamut: converting and clipping changes nothing, so L survives a round trip.
+  round_trip = np.asarray(color.rgb_to_lab(color.lab_to_rgb(fitted)))
+  np.testing.assert_allclose(round_trip[:, 0], lab[:, 0], atol=0.05)
+  # Colours already in gamut are left alone.
+  inside = np.asarray(color.rgb_to_lab(rng.integers(0, 256, (1000, 3), dtype=np.uint8)))
+  np.testing.assert_allclose(color.fit_chroma(inside), inside, atol=1e-4)

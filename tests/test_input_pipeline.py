@@ -149,6 +149,9 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path):
     ip.open_source(_data_config(folder=str(tmp_path / 'nope')), 'train')
   with pytest.raises(ip.DataError, match='holds no images'):
     ip.open_source(_data_config(folder=str(tmp_path)), 'train')
+  (tmp_path / 'one.png').write_bytes(b'')
+  with pytest.raises(ip.DataError, match='The eval split of .* is empty'):
+    ip.open_source(_data_config(folder=str(tmp_path), eval_fraction=0.0), 'eval')
   with pytest.raises(ip.DataError, match='no folder is set'):
     ip.open_source(_data_config(folder=''), 'train')
   with pytest.raises(ip.DataError, match='must be "tfds", "folder" or "sample"'):

@@ -1,0 +1,232 @@
+"""Evaluates a checkpoint on real photos at full resolution, beside the gray baseline.
+
+  python -m colorjax.evaluate --workdir=runs/quickstart \
+      --data=../shared/data/eval/kodak24 --out=runs/quickstart/eval_kodak24
+
+--data is a folder of images (recursive) or a TFDS split as tfds:NAME:SPLIT.
+Every photo is colorized at its own size: ab predicted at the working
+resolution (--resolution: shorter side N, or native), upsampled to the photo
+and joined with its own L, exactly as `colorjax.colorize` does. The gray
+baseline (L kept, a = b = 0) is scored by the same code in the same run.
+
+Writes metrics.json ({"model", "gray", "settings"}), per_image.csv and
+grid.png (gray | prediction | truth for the first --grid_images photos in
+the sorted order of their names), and prints a table.
+"""
+
+import csv
+import datetime
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from colorjax import checkpoint
+from colorjax import color
+from colorjax import colorize
+from colorjax import input_pipeline
+from colorjax import metrics
+
+METRIC_KEYS = ('psnr', 'ssim', 'mse_ab', 'accuracy', 'precision', 'recall',
+               'f1', 'auc', 'auc_rebalanced', 'colorfulness', 'colorfulness_gt',
+               'delta_cf')
+_PER_IMAGE_KEYS = ('psnr', 'ssim', 'mse_ab', 'colorfulness', 'colorfulness_gt')
+_GRID_HEIGHT = 160  # Pixels per grid row.
+
+
+def open_images(data: str, tfds_data_dir: str | None = None):
+  """The source that `--data` names and a display name for each image."""
+  if data.startswith('tfds:'):
+    parts = data.split(':')
+    if len(parts) != 3 or not all(parts[1:]):
+      raise input_pipeline.DataError(
+          f'A TFDS source is written tfds:NAME:SPLIT (e.g. tfds:cifar10:test), not {data!r}.')
+    source = input_pipeline.tfds_split(parts[1], parts[2], tfds_data_dir, False)
+    return source, [f'{parts[1]}/{parts[2]}/{i}' for i in range(len(source))]
+  paths = input_pipeline.list_images(data)
+  if not paths:
+    raise input_pipeline.DataError(f'The folder {data!r} holds no images.')
+  return input_pipeline.FileSource(paths), [os.path.relpath(p, data) for p in paths]
+
+
+def _score(rgb_true, rgb_pred, ab_pred, mask):
+  """Metrics of the model's and the gray baseline's colorizations of one image."""
+  lab = color.rgb_to_lab(rgb_true)
+  l, ab_true = color.normalize(lab)
+  rgb_true = rgb_true.astype(jnp.float32) / 255.0
+  gray_ab = jnp.zeros_like(ab_true)
+  gray = colorize.compose(l, gray_ab).astype(jnp.float32) / 255.0
+  model = rgb_pred.astype(jnp.float32) / 255.0
+  return (metrics.image_metrics(model, rgb_true, ab_pred, ab_true, mask),
+          metrics.image_metrics(gray, rgb_true, gray_ab, ab_true, mask))
+
+
+class Evaluator:
+  """Colorizes and scores images one by one, pooling what the metrics need."""
+
+  def __init__(self, colorizer: colorize.Colorizer, resolution):
+    self.colorizer, self.resolution = colorizer, resolution
+    self._score = jax.jit(_score)
+    self.rows, self.pooled = [], {'model': None, 'gray': None}
+
+  def add(self, name: str, rgb: np.ndarray) -> np.ndarray:
+    """Scores one uint8 RGB photo; returns the model's colorization."""
+    batch = rgb[None]
+    l = self.colorizer.lightness(batch)
+    ab = self.colorizer.predict_ab(l, self.resolution)
+    pred = self.colorizer.compose(l, ab)
+    height, width = rgb.shape[:2]
+    size = (colorize.bucket(height), colorize.bucket(width))
+    mask = np.zeros(size, bool)
+    mask[:height, :width] = True
+    pad = lambda x: colorize.pad(x, *size)[0]
+    scores = jax.device_get(self._score(pad(batch), pad(pred), pad(ab), mask))
+    row = {'image': name, 'height': height, 'width': width}
+    for kind, score in zip(('model', 'gray'), scores):
+      prefix = '' if kind == 'model' else 'gray_'
+      row.update({prefix + k: float(score[k]) for k in _PER_IMAGE_KEYS})
+      counts = {k: np.asarray(score[k], np.float64)
+                for k in ('confusion', 'ab_error_histogram')}
+      pooled = self.pooled[kind]
+      self.pooled[kind] = counts if pooled is None else {
+          k: pooled[k] + counts[k] for k in counts}
+    self.rows.append(row)
+    return pred[0]
+
+  def summary(self) -> dict[str, dict[str, float]]:
+    """Per-image means and pooled-pixel metrics for 'model' and 'gray'."""
+    out = {}
+    for kind in ('model', 'gray'):
+      prefix = '' if kind == 'model' else 'gray_'
+      means = {k: float(np.mean([r[prefix + k] for r in self.rows]))
+               for k in _PER_IMAGE_KEYS}
+      means.update(metrics.classification_metrics(self.pooled[kind]['confusion']))
+      means.update(metrics.auc(self.pooled[kind]['ab_error_histogram']))
+      means['delta_cf'] = means['colorfulness_gt'] - means['colorfulness']
+      out[kind] = {k: means[k] for k in METRIC_KEYS}
+    return out
+
+
+def grid_image(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+  """Rows of gray | prediction | truth, each scaled to one height, on white."""
+  strips = []
+  for gray, pred, truth in rows:
+    width = max(1, round(gray.shape[1] * _GRID_HEIGHT / gray.shape[0]))
+    scaled = [np.asarray(Image.fromarray(x).resize((width, _GRID_HEIGHT), Image.BILINEAR))
+              for x in (gray, pred, truth)]
+    strips.append(np.concatenate(scaled, axis=1))
+  canvas = np.full((len(strips) * _GRID_HEIGHT, max(s.shape[1] for s in strips), 3),
+                   255, np.uint8)
+  for i, strip in enumerate(strips):
+    canvas[i * _GRID_HEIGHT:(i + 1) * _GRID_HEIGHT, :strip.shape[1]] = strip
+  return canvas
+
+
+def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
+  """Scores every readable image of `source`.
+
+  Returns:
+    (summary {'model', 'gray'}, per-image rows, grid or None, skipped
+    [(name, reason)]).
+  """
+  evaluator, grid_rows, skipped = Evaluator(colorizer, resolution), [], []
+  for index, name in enumerate(names):
+    try:
+      rgb = source.load(index)
+    except input_pipeline.DataError as e:
+      logging.warning('Skipping %s: %s', name, e)
+      skipped.append((name, str(e)))
+      continue
+    pred = evaluator.add(name, rgb)
+    if len(grid_rows) < grid_images:
+      gray = colorizer.compose(colorizer.lightness(rgb[None]),
+                               np.zeros(rgb.shape[:2] + (2,), np.float32)[None])[0]
+      grid_rows.append((gray, pred, rgb))
+    if (index + 1) % 10 == 0:
+      logging.info('Evaluated %d/%d images.', index + 1, len(names))
+  if not evaluator.rows:
+    raise input_pipeline.DataError(
+        f'None of the {len(names)} images could be read; see the warnings above.')
+  grid = grid_image(grid_rows) if grid_rows else None
+  return evaluator.summary(), evaluator.rows, grid, skipped
+
+
+def format_table(summary: dict) -> str:
+  """The model and gray metrics side by side, one metric a line."""
+  lines = [f'{"metric":<16}{"model":>10}{"gray":>10}']
+  for key in METRIC_KEYS:
+    lines.append(f'{key:<16}{summary["model"][key]:>10.4f}{summary["gray"][key]:>10.4f}')
+  return '\n'.join(lines)
+
+
+def write_outputs(out_dir, summary, rows, grid, settings) -> None:
+  """metrics.json, per_image.csv and grid.png in out_dir."""
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
+    json.dump({**summary, 'settings': settings}, f, indent=2)
+  with open(os.path.join(out_dir, 'per_image.csv'), 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+  if grid is not None:
+    Image.fromarray(grid).save(os.path.join(out_dir, 'grid.png'))
+
+
+def default_resolution(config: dict):
+  """The scale a run trained at: its resize_shorter, else its crop size."""
+  data = config.get('data', {})
+  return data.get('resize_shorter') or data.get('image_size') or colorize.NATIVE
+
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory to evaluate (its latest checkpoint).')
+_CHECKPOINT = flags.DEFINE_string(
+    'checkpoint', None, 'A run directory or one step directory; overrides --workdir.')
+_DATA = flags.DEFINE_string('data', None, 'Folder of images, or tfds:NAME:SPLIT.')
+_OUT = flags.DEFINE_string('out', None, 'Directory for metrics.json, per_image.csv, grid.png.')
+_RESOLUTION = flags.DEFINE_string(
+    'resolution', 'auto', 'Working resolution: shorter side in pixels, "native", '
+    "or auto (the run's training scale).")
+_GRID_IMAGES = flags.DEFINE_integer('grid_images', 6, 'Photos in grid.png (the first, by name).')
+_TFDS_DATA_DIR = flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.')
+flags.mark_flags_as_required(['data', 'out'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  path = _CHECKPOINT.value or _WORKDIR.value
+  try:
+    if not path:
+      raise ValueError('Name the model to evaluate with --workdir=RUN_DIR or --checkpoint=PATH.')
+    model, variables, info = checkpoint.load_model(path)
+    resolution = (default_resolution(info['config']) if _RESOLUTION.value == 'auto'
+                  else colorize.parse_resolution(_RESOLUTION.value))
+    source, names = open_images(_DATA.value, _TFDS_DATA_DIR.value)
+    summary, rows, grid, skipped = evaluate(
+        colorize.Colorizer(model, variables), source, names, resolution,
+        grid_images=_GRID_IMAGES.value)
+  except (ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  settings = {'checkpoint': info['path'], 'step': info['step'],
+              'model': info['config']['model']['name'], 'data': _DATA.value,
+              'resolution': resolution, 'images': len(rows),
+              'skipped': len(skipped), 'skipped_images': dict(skipped),
+              'grid_images': [r['image'] for r in rows[:_GRID_IMAGES.value]],
+              'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+              'device': jax.devices()[0].device_kind}
+  write_outputs(_OUT.value, summary, rows, grid, settings)
+  print(f'{len(rows)} images ({len(skipped)} skipped) from {_DATA.value}, '
+        f'checkpoint step {info["step"]}, resolution {resolution}:')
+  print(format_table(summary))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,59 @@
+"""The colorize API: any size in, same size out, the input's lightness kept."""
+
+import numpy as np
+import pytest
+import skimage.color
+
+from colorjax import checkpoint
+from colorjax import colorize
+from tests.conftest import photo_crops
+
+
+@pytest.fixture(scope='module')
+def colorizer(tiny_run):
+  model, variables, _ = checkpoint.load_model(tiny_run)
+  return colorize.Colorizer(model, variables)
+
+
+@pytest.mark.parametrize('resolution', [colorize.NATIVE, 16, 48])
+@pytest.mark.parametrize('height,width', [(37, 53), (64, 64), (16, 90)])
+def test_output_has_the_input_size_and_lightness(colorizer, resolution, height, width):
+  rgb = photo_crops(1, height, width)[0]
+  out = colorizer.colorize(rgb, resolution)
+  assert out.shape == (height, width, 3) and out.dtype == np.uint8
+  l_in = skimage.color.rgb2lab(rgb)[..., 0]
+  l_out = skimage.color.rgb2lab(out)[..., 0]
+  assert np.abs(l_in - l_out).max() < 1.0  # uint8 rounding only.
+
+
+def test_gray_inputs_of_every_layout_agree(colorizer):
+  rgb = photo_crops(1, 40, 48)[0]
+  gray = np.round(skimage.color.rgb2gray(rgb) * 255).astype(np.uint8)
+  as_rgb = np.repeat(gray[..., None], 3, axis=-1)
+  expected = colorizer.colorize(as_rgb, 32)
+  np.testing.assert_array_equal(colorizer.colorize(gray, 32), expected)
+  np.testing.assert_array_equal(colorizer.colorize(gray[..., None], 32), expected)
+  rgba = np.concatenate([as_rgb, np.full((40, 48, 1), 255, np.uint8)], -1)
+  np.testing.assert_array_equal(colorizer.colorize(rgba, 32), expected)
+
+
+def test_a_batch_equals_one_image_at_a_time(colorizer):
+  images = np.stack(photo_crops(3, 40, 56))
+  batch = colorizer.colorize(images, 24)
+  assert batch.shape == images.shape
+  for image, out in zip(images, batch):
+    np.testing.assert_array_equal(colorizer.colorize(image, 24), out)
+
+
+def test_function_form_and_bad_inputs(tiny_run):
+  model, variables, _ = checkpoint.load_model(tiny_run)
+  rgb = photo_crops(1, 20, 30)[0]
+  assert colorize.colorize(rgb, model, variables).shape == (20, 30, 3)
+  with pytest.raises(ValueError, match='must be uint8'):
+    colorize.colorize(rgb.astype(np.float32), model, variables)
+  assert colorize.working_size(512, 768, 128) == (128, 192)
+  assert colorize.working_size(512, 768, colorize.NATIVE) == (512, 768)
+  assert colorize.parse_resolution('native') == colorize.NATIVE
+  assert colorize.parse_resolution('96') == 96
+  with pytest.raises(ValueError, match='positive number of pixels'):
+    colorize.parse_resolution('-3')
