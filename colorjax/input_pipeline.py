@@ -114,6 +114,14 @@ def fit_size(rgb: np.ndarray, image_size: int, resize_shorter: int) -> np.ndarra
   return rgb
 
 
+def random_scale(rgb: np.ndarray, scale_range, min_size: int,
+                 rng: np.random.Generator) -> np.ndarray:
+  """Resizes by a factor drawn uniformly from scale_range; shorter side >= min_size."""
+  shorter = min(rgb.shape[:2])
+  target = max(min_size, round(shorter * rng.uniform(*scale_range)))
+  return rgb if target == shorter else _resize_shorter(rgb, target)
+
+
 def random_crop_flip(rgb: np.ndarray, size: int, rng: np.random.Generator):
   """A random size x size crop, flipped horizontally with probability 1/2."""
   top = rng.integers(0, rgb.shape[0] - size + 1)
@@ -333,9 +341,9 @@ class _Examples:
 class TrainExample(_Examples):
   """Maps this process's local example number to an augmented crop."""
 
-  def __init__(self, source, indices, *, seed, **kwargs):
+  def __init__(self, source, indices, *, seed, scale_range=(1.0, 1.0), **kwargs):
     super().__init__(source, indices, **kwargs)
-    self.seed = seed
+    self.seed, self.scale_range = seed, tuple(scale_range)
 
   def global_index(self, local_index: int) -> int:
     step, i = divmod(local_index, self.local_batch)
@@ -350,6 +358,8 @@ class TrainExample(_Examples):
     epoch, position = divmod(g, len(self.indices))
     rgb = self.load(int(self.indices[self._permutation(epoch)[position]]))
     rng = np.random.default_rng([self.seed, 1, g])
+    if self.scale_range != (1.0, 1.0):
+      rgb = random_scale(rgb, self.scale_range, self.image_size, rng)
     return {'rgb': np.ascontiguousarray(random_crop_flip(rgb, self.image_size, rng))}
 
 
@@ -369,6 +379,7 @@ def train_batches(data_config, source, indices, *, global_batch: int,
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   example = TrainExample(source, indices, seed=seed,
+                         scale_range=data_config.scale_range,
                          image_size=data_config.image_size,
                          resize_shorter=data_config.resize_shorter,
                          cache=data_config.cache,

@@ -41,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.split_seed = 0  # Seeds the folder's train/eval hash split.
   config.data.image_size = 32  # Side of the square training and eval crops, pixels.
   config.data.resize_shorter = 0  # Shorter side photos are resized down to before cropping, pixels (0: keep).
+  config.data.scale_range = (1.0, 1.0)  # Random rescaling of each training photo before cropping (min, max factor).
   config.data.gray_threshold = 6.0  # Train images whose 90th-percentile RGB chroma is below this (0..255) are excluded (0: keep all).
   config.data.cache = False  # Keep decoded images in host memory (small sets only).
   config.data.num_threads = 8  # Host threads that decode and augment.

@@ -20,6 +20,7 @@ def _data_config(**overrides):
   config = ml_collections.ConfigDict(dict(
       source='folder', folder='', eval_fraction=0.25, split_seed=0,
       image_size=24, resize_shorter=0, gray_threshold=6.0, cache=False,
+      scale_range=(1.0, 1.0),
       num_threads=2, prefetch=8, num_workers=0, tfds_name='cifar10',
       train_split='train', eval_split='test', tfds_data_dir='',
       tfds_download=False))
@@ -289,3 +290,21 @@ def test_tfds_unknown_name_and_imageless_dataset_are_clear_errors(tmp_path):
   with tfds.testing.mock_data(num_examples=2):
     with pytest.raises(ip.DataError, match='has no "image" feature'):
       ip.tfds_split('imdb_reviews', 'train', None, download=False)
+
+
+def test_scale_augmentation_resizes_before_cropping(tmp_path):
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 4, height=60, width=80)
+  config = _data_config(folder=folder, eval_fraction=0.0, scale_range=(0.5, 2.0))
+  source = ip.open_source(config, 'train')
+  rng = np.random.default_rng(0)
+  shorter = [min(ip.random_scale(source.load(0), (0.5, 2.0), 40, rng).shape[:2])
+             for _ in range(50)]
+  assert min(shorter) == 40 and max(shorter) > 100  # Clamped at min_size.
+  plain = _train_batches(_data_config(folder=folder, eval_fraction=0.0), source,
+                         np.arange(4), steps=2)
+  scaled = _train_batches(config, source, np.arange(4), steps=2)
+  again = _train_batches(config, source, np.arange(4), steps=2)
+  assert scaled[0]['rgb'].shape == (4, 24, 24, 3)
+  assert not np.array_equal(plain[1]['rgb'], scaled[1]['rgb'])
+  np.testing.assert_array_equal(scaled[1]['rgb'], again[1]['rgb'])
