@@ -13,6 +13,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from colorjax import distributed
 from colorjax import input_pipeline
 from colorjax import train
 
@@ -22,6 +23,15 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Run directory for checkpoints and logs; defaults to '
     'runs/<config file name>.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'HOST:PORT of process 0, for a multi-process '
+    'run (or JAX_COORDINATOR_ADDRESS); not needed under SLURM.')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Processes in a multi-process run (or JAX_NUM_PROCESSES).')
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'This process, 0 to num_processes - 1 (or JAX_PROCESS_ID).')
+_START_TIMEOUT = flags.DEFINE_integer(
+    'distributed_timeout', 300, 'Seconds for all processes to join before giving up.')
 flags.mark_flags_as_required(['config'])
 
 
@@ -42,11 +52,15 @@ def main(argv):
   logging.get_absl_logger().addFilter(_hide_library_info)
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
-  logging.info('JAX devices: %s; workdir: %s', jax.devices(), workdir)
   try:
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
+                           _PROCESS_ID.value, _START_TIMEOUT.value)
+    if jax.process_index() > 0:  # Process 0 speaks for all.
+      logging.set_verbosity(logging.WARNING)
+    logging.info('JAX devices: %s; workdir: %s', jax.devices(), workdir)
     train.train_and_evaluate(_CONFIG.value, workdir)
   except (train.ConfigError, input_pipeline.DataError,
-          train.TrainingDiverged) as e:
+          train.TrainingDiverged, distributed.DistributedError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
 
