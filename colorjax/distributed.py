@@ -40,6 +40,22 @@ def _slurm_tasks() -> int:
   return int(os.environ.get('SLURM_STEP_NUM_TASKS') or os.environ.get('SLURM_NTASKS') or 1)
 
 
+def _slurm_local_device_ids() -> list[int] | None:
+  """All GPUs of the node when SLURM runs one task per node.
+
+  JAX would otherwise give each SLURM task only the GPU numbered by its
+  SLURM_LOCALID, which suits one task per GPU but not one task per node.
+  """
+  tasks_per_node = (os.environ.get('SLURM_STEP_TASKS_PER_NODE') or
+                    os.environ.get('SLURM_TASKS_PER_NODE') or '')
+  if tasks_per_node.split('(')[0] != '1':
+    return None
+  visible = os.environ.get('CUDA_VISIBLE_DEVICES')
+  count = len(visible.split(',')) if visible else int(
+      os.environ.get('SLURM_GPUS_ON_NODE') or 0)
+  return list(range(count)) if count else None
+
+
 def _wait_for_coordinator(address: str, deadline: float) -> None:
   """Returns once a TCP connection to address succeeds; raises at the deadline."""
   host, _, port = address.rpartition(':')
@@ -107,8 +123,10 @@ def initialize(coordinator_address: str | None = None,
   watchdog.daemon = True
   watchdog.start()
   try:
-    jax.distributed.initialize(address, count, index,
-                               initialization_timeout=timeout_s + 60)
+    jax.distributed.initialize(
+        address, count, index,
+        local_device_ids=None if explicit else _slurm_local_device_ids(),
+        initialization_timeout=timeout_s + 60)
   finally:
     watchdog.cancel()
   logging.info('Joined the distributed run as %s: %d processes, %d devices.',

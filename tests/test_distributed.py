@@ -84,3 +84,15 @@ def test_incomplete_distributed_flags_are_a_clear_error(tmp_path, photo_folder):
                        '--num_processes=2'], check=False)
   assert result.returncode == 1
   assert 'needs all of --coordinator_address, --num_processes and --process_id' in result.stderr
+
+
+def test_one_slurm_task_per_node_uses_every_gpu_of_the_node(monkeypatch):
+  from colorjax import distributed
+  monkeypatch.setenv('SLURM_STEP_TASKS_PER_NODE', '1(x4)')
+  monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '0,1,2,3,4,5,6,7')
+  assert distributed._slurm_local_device_ids() == list(range(8))
+  monkeypatch.delenv('CUDA_VISIBLE_DEVICES')
+  monkeypatch.setenv('SLURM_GPUS_ON_NODE', '4')
+  assert distributed._slurm_local_device_ids() == [0, 1, 2, 3]
+  monkeypatch.setenv('SLURM_STEP_TASKS_PER_NODE', '8(x2)')  # One task per GPU:
+  assert distributed._slurm_local_device_ids() is None  # JAX's default is right.
