@@ -8,6 +8,7 @@ checkpoint intact and the next start resumes from it.
 
 import os
 
+from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
@@ -41,6 +42,29 @@ def restore(mngr, target, step: int | None = None):
       state=ocp.args.StandardRestore(target),
       config=ocp.args.JsonRestore()))
   return restored.state, restored.config
+
+
+def _hide_orbax_info(record) -> bool:
+  return record.levelno > logging.converter.STANDARD_INFO or 'orbax' not in record.pathname
+
+
+def quiet_library_logs() -> None:
+  """Keeps orbax's INFO lines (several per save and load) off the console."""
+  logging.get_absl_logger().addFilter(_hide_orbax_info)
+
+
+# Where a bundled pretrained model lives, if one ships with the package.
+PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
+
+
+def resolve(path: str | None) -> str:
+  """`path`, or the bundled pretrained model when no path is given."""
+  if path:
+    return path
+  if os.path.isdir(PRETRAINED):
+    return PRETRAINED
+  raise FileNotFoundError('No model given and no pretrained model ships with '
+                          'this copy of colorjax; pass --checkpoint=RUN_DIR.')
 
 
 def step_dir(path: str) -> str:

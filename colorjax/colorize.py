@@ -12,9 +12,21 @@ programs, not one per size.
 
   colorizer = Colorizer(model, variables)
   rgb = colorizer.colorize(gray_or_rgb_uint8, resolution=128)
+
+As a command, for files, folders (recursive, structure kept) and globs:
+
+  python -m colorjax.colorize --checkpoint=RUN_DIR INPUT... --out=DIR \
+      [--resolution=N] [--format=jpeg] [--overwrite]
+
+Outputs are PNG (alpha kept) or JPEG, named like the inputs; existing outputs
+are skipped unless --overwrite. Unreadable files are reported and skipped; the
+exit status is 1 if any failed.
 """
 
 import functools
+import os
+import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +53,12 @@ def working_size(height: int, width: int, resolution) -> tuple[int, int]:
     return height, width
   scale = int(resolution) / min(height, width)
   return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def default_resolution(config: dict):
+  """The scale a run trained at: its data.resize_shorter, else its crop size."""
+  data = config.get('data', {})
+  return data.get('resize_shorter') or data.get('image_size') or NATIVE
 
 
 def parse_resolution(value):
@@ -145,3 +163,139 @@ def colorize(image: np.ndarray, model, variables, resolution=NATIVE) -> np.ndarr
   For many calls keep a `Colorizer`, which compiles each shape bucket once.
   """
   return Colorizer(model, variables).colorize(image, resolution)
+
+
+# ---------------------------------------------------------------- the CLI --
+
+OUTPUT_FORMATS = {'png': '.png', 'jpeg': '.jpg'}
+
+
+def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+  """Files, folders (recursive) and globs -> ([(path, output path relative to --out)], missing).
+
+  A folder's images keep their path relative to the folder; a file keeps its
+  name.
+  """
+  import glob  # pylint: disable=g-import-not-at-top
+  from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  found, missing, seen = [], [], set()
+  for item in inputs:
+    matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
+    if not any(os.path.exists(m) for m in matches):
+      missing.append(item)
+    for match in matches:
+      if os.path.isdir(match):
+        pairs = [(p, os.path.relpath(p, match)) for p in input_pipeline.list_images(match)]
+      else:
+        pairs = [(match, os.path.basename(match))] if os.path.isfile(match) else []
+      for path, relative in pairs:
+        if os.path.abspath(path) not in seen:  # Named twice: colorize once.
+          seen.add(os.path.abspath(path))
+          found.append((path, relative))
+  return found, missing
+
+
+def output_path(out_dir: str, relative: str, fmt: str) -> str:
+  return os.path.join(out_dir, os.path.splitext(relative)[0] + OUTPUT_FORMATS[fmt])
+
+
+def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 95) -> bytes:
+  """PNG (with alpha if given) or JPEG bytes of a uint8 RGB image."""
+  import io  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  if fmt == 'png':
+    image = Image.fromarray(np.dstack([rgb, alpha]) if alpha is not None else rgb)
+    image.save(buffer, 'PNG')
+  else:
+    Image.fromarray(rgb).save(buffer, 'JPEG', quality=quality)
+  return buffer.getvalue()
+
+
+def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> bytes:
+  """Reads, colorizes and encodes one photo.
+
+  Raises:
+    DataError: the file cannot be read as an image.
+  """
+  from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise input_pipeline.DataError(f'cannot read the file ({e.strerror})') from e
+  rgb, alpha = input_pipeline.read_image(data)
+  return encode(colorizer.colorize(rgb, resolution), alpha, fmt)
+
+
+def _define_flags():
+  """The CLI's flags; defined only when this module runs as the program."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  return types.SimpleNamespace(
+      checkpoint=flags.DEFINE_string(
+          'checkpoint', None, 'Run directory or step directory of the model.'),
+      out=flags.DEFINE_string('out', None, 'Output directory.'),
+      resolution=flags.DEFINE_string(
+          'resolution', 'auto', 'Working resolution: shorter side in pixels, '
+          '"native", or auto (the scale the model trained at).'),
+      format=flags.DEFINE_enum('format', 'png', list(OUTPUT_FORMATS), 'Output format.'),
+      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'))
+
+
+def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
+        overwrite: bool, log=sys.stderr) -> dict[str, int]:
+  """Colorizes `items` [(path, relative output)] into out_dir; returns the counts."""
+  from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  counts = {'done': 0, 'skipped': 0, 'failed': 0}
+  for i, (path, relative) in enumerate(items):
+    target = output_path(out_dir, relative, fmt)
+    print(f'\r[{i + 1}/{len(items)}] {relative}\x1b[K', end='', file=log, flush=True)
+    if os.path.exists(target) and not overwrite:
+      counts['skipped'] += 1
+      continue
+    try:
+      data = colorize_file(colorizer, path, resolution, fmt)
+    except input_pipeline.DataError as e:
+      print(f'\nfailed: {path}: {e}', file=log, flush=True)
+      counts['failed'] += 1
+      continue
+    os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
+    with open(target + '.partial', 'wb') as f:
+      f.write(data)
+    os.replace(target + '.partial', target)  # No half-written outputs.
+    counts['done'] += 1
+  print(file=log)
+  return counts
+
+
+def main(argv, args) -> int:
+  from colorjax import checkpoint  # pylint: disable=g-import-not-at-top
+  checkpoint.quiet_library_logs()
+  inputs = argv[1:]
+  try:
+    if not inputs:
+      raise ValueError('Name the photos to colorize: files, folders or globs.')
+    if not args.out.value:
+      raise ValueError('Name the output folder with --out=DIR.')
+    items, missing = collect_inputs(inputs)
+    for item in missing:
+      print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
+    model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
+    resolution = (default_resolution(info['config'])
+                  if args.resolution.value == 'auto'
+                  else parse_resolution(args.resolution.value))
+  except (ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  counts = run(Colorizer(model, variables), items, args.out.value, resolution,
+               args.format.value, args.overwrite.value)
+  counts['failed'] += len(missing)
+  print(f'{counts["done"]} colorized, {counts["skipped"]} already done (use '
+        f'--overwrite to redo), {counts["failed"]} failed; resolution '
+        f'{resolution}, outputs in {args.out.value}', file=sys.stderr)
+  return 1 if counts['failed'] else 0
+
+
+if __name__ == '__main__':
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _ARGS = _define_flags()
+  app.run(lambda argv: sys.exit(main(argv, _ARGS)))

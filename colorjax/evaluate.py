@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import sys
+import types
 
 from absl import app
 from absl import flags
@@ -179,54 +180,54 @@ def write_outputs(out_dir, summary, rows, grid, settings) -> None:
     Image.fromarray(grid).save(os.path.join(out_dir, 'grid.png'))
 
 
-def default_resolution(config: dict):
-  """The scale a run trained at: its resize_shorter, else its crop size."""
-  data = config.get('data', {})
-  return data.get('resize_shorter') or data.get('image_size') or colorize.NATIVE
+def _define_flags():
+  """The command's flags; defined only when this module runs as the program."""
+  return types.SimpleNamespace(
+      workdir=flags.DEFINE_string('workdir', None, 'Run directory to evaluate (its latest checkpoint).'),
+      checkpoint=flags.DEFINE_string(
+          'checkpoint', None, 'A run directory or one step directory; overrides --workdir.'),
+      data=flags.DEFINE_string('data', None, 'Folder of images, or tfds:NAME:SPLIT.'),
+      out=flags.DEFINE_string('out', None, 'Directory for metrics.json, per_image.csv, grid.png.'),
+      resolution=flags.DEFINE_string(
+          'resolution', 'auto', 'Working resolution: shorter side in pixels, "native", '
+          "or auto (the run's training scale)."),
+      grid_images=flags.DEFINE_integer('grid_images', 6, 'Photos in grid.png (the first, by name).'),
+      tfds_data_dir=flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.'))
 
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory to evaluate (its latest checkpoint).')
-_CHECKPOINT = flags.DEFINE_string(
-    'checkpoint', None, 'A run directory or one step directory; overrides --workdir.')
-_DATA = flags.DEFINE_string('data', None, 'Folder of images, or tfds:NAME:SPLIT.')
-_OUT = flags.DEFINE_string('out', None, 'Directory for metrics.json, per_image.csv, grid.png.')
-_RESOLUTION = flags.DEFINE_string(
-    'resolution', 'auto', 'Working resolution: shorter side in pixels, "native", '
-    "or auto (the run's training scale).")
-_GRID_IMAGES = flags.DEFINE_integer('grid_images', 6, 'Photos in grid.png (the first, by name).')
-_TFDS_DATA_DIR = flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.')
-flags.mark_flags_as_required(['data', 'out'])
-
-
-def main(argv):
+def main(argv, args):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  path = _CHECKPOINT.value or _WORKDIR.value
+  checkpoint.quiet_library_logs()
   try:
-    if not path:
-      raise ValueError('Name the model to evaluate with --workdir=RUN_DIR or --checkpoint=PATH.')
+    if not args.data.value or not args.out.value:
+      raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
+                       'and the output folder with --out=DIR.')
+    path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
     model, variables, info = checkpoint.load_model(path)
-    resolution = (default_resolution(info['config']) if _RESOLUTION.value == 'auto'
-                  else colorize.parse_resolution(_RESOLUTION.value))
-    source, names = open_images(_DATA.value, _TFDS_DATA_DIR.value)
+    resolution = (colorize.default_resolution(info['config'])
+                  if args.resolution.value == 'auto'
+                  else colorize.parse_resolution(args.resolution.value))
+    source, names = open_images(args.data.value, args.tfds_data_dir.value)
     summary, rows, grid, skipped = evaluate(
         colorize.Colorizer(model, variables), source, names, resolution,
-        grid_images=_GRID_IMAGES.value)
+        grid_images=args.grid_images.value)
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   settings = {'checkpoint': info['path'], 'step': info['step'],
-              'model': info['config']['model']['name'], 'data': _DATA.value,
+              'model': info['config']['model']['name'], 'data': args.data.value,
               'resolution': resolution, 'images': len(rows),
               'skipped': len(skipped), 'skipped_images': dict(skipped),
-              'grid_images': [r['image'] for r in rows[:_GRID_IMAGES.value]],
+              'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
               'device': jax.devices()[0].device_kind}
-  write_outputs(_OUT.value, summary, rows, grid, settings)
-  print(f'{len(rows)} images ({len(skipped)} skipped) from {_DATA.value}, '
+  write_outputs(args.out.value, summary, rows, grid, settings)
+  print(f'{len(rows)} images ({len(skipped)} skipped) from {args.data.value}, '
         f'checkpoint step {info["step"]}, resolution {resolution}:')
   print(format_table(summary))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _ARGS = _define_flags()
+  app.run(lambda argv: main(argv, _ARGS))

@@ -51,28 +51,71 @@ class DataError(ValueError):
 
 # ---------------------------------------------------------------- decoding --
 
-def decode_image(data: bytes, *, draft_size: int | None = None) -> np.ndarray:
-  """Decodes an image file's bytes to uint8 RGB [height, width, 3].
+class ImageTooLarge(DataError):
+  """The image has more pixels than the caller allows."""
+
+
+def read_image(data: bytes, *, max_pixels: int | None = None,
+               draft_size: int | None = None):
+  """Decodes an image file's bytes to uint8 RGB and its alpha channel.
 
   Handles what photo folders hold: EXIF orientation, grayscale, palette, CMYK,
-  16-bit and alpha (composited onto white).
+  16-bit and alpha.
 
   Args:
     data: the encoded file.
+    max_pixels: refuse images with more pixels, judged from the header,
+      before decoding.
     draft_size: if set, JPEGs may be decoded at a reduced scale no smaller
       than this (fast thumbnails).
 
+  Returns:
+    (rgb uint8 [height, width, 3], alpha uint8 [height, width] or None).
+
   Raises:
+    ImageTooLarge: more than max_pixels pixels.
     DataError: the bytes are not an image that Pillow can read.
   """
   try:
     with Image.open(io.BytesIO(data)) as image:
+      width, height = image.size
+      if max_pixels and width * height > max_pixels:
+        raise ImageTooLarge(
+            f'the image has {width * height / 1e6:.1f} megapixels '
+            f'({width}x{height}), more than the limit of {max_pixels / 1e6:g}')
       if draft_size:
         image.draft('RGB', (draft_size, draft_size))
       image = ImageOps.exif_transpose(image)
-      return _to_rgb(image)
+      alpha = _alpha(image)
+      return _to_rgb(image.convert('RGBA') if alpha is not None else image), alpha
+  except ImageTooLarge:
+    raise
+  except Image.UnidentifiedImageError as e:
+    raise DataError('not an image, or in a format Pillow cannot read') from e
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise DataError(f'not a readable image ({e})') from e
+
+
+def decode_image(data: bytes, *, draft_size: int | None = None) -> np.ndarray:
+  """Decodes an image file's bytes to uint8 RGB [height, width, 3], alpha
+  composited onto white (see `read_image`).
+
+  Raises:
+    DataError: the bytes are not an image that Pillow can read.
+  """
+  rgb, alpha = read_image(data, draft_size=draft_size)
+  if alpha is None:
+    return rgb
+  weight = alpha[..., None].astype(np.float32) / 255.0
+  return np.round(rgb * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
+
+
+def _alpha(image: Image.Image) -> np.ndarray | None:
+  """The alpha channel as uint8, or None for an image without one."""
+  if image.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (
+      image.mode == 'P' and 'transparency' in image.info):
+    return np.asarray(image.convert('RGBA'))[..., 3].copy()
+  return None
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
@@ -82,12 +125,6 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     gray = np.asarray(image).astype(np.float64) / 257.0
     gray = np.clip(np.round(gray), 0, 255).astype(np.uint8)
     return np.repeat(gray[..., None], 3, axis=-1)
-  has_alpha = image.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (
-      image.mode == 'P' and 'transparency' in image.info)
-  if has_alpha:
-    rgba = image.convert('RGBA')
-    white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
-    return np.asarray(Image.alpha_composite(white, rgba).convert('RGB'))
   return np.asarray(image.convert('RGB'))
 
 

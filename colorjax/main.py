@@ -13,6 +13,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from colorjax import checkpoint
 from colorjax import distributed
 from colorjax import input_pipeline
 from colorjax import train
@@ -41,15 +42,10 @@ def default_workdir(config_path: str) -> str:
   return os.path.join('runs', name)
 
 
-def _hide_library_info(record) -> bool:
-  """Keeps orbax's per-save INFO lines out of the console; warnings pass."""
-  return record.levelno > logging.converter.STANDARD_INFO or 'orbax' not in record.pathname
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  logging.get_absl_logger().addFilter(_hide_library_info)
+  checkpoint.quiet_library_logs()
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
   try:

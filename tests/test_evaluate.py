@@ -118,5 +118,5 @@ def test_user_mistakes_are_one_clear_line(tiny_run, mixed_folder, tmp_path, flag
 
 
 def test_default_resolution_is_the_training_scale():
-  assert evaluate.default_resolution({'data': {'resize_shorter': 128, 'image_size': 64}}) == 128
-  assert evaluate.default_resolution({'data': {'resize_shorter': 0, 'image_size': 32}}) == 32
+  assert colorize.default_resolution({'data': {'resize_shorter': 128, 'image_size': 64}}) == 128
+  assert colorize.default_resolution({'data': {'resize_shorter': 0, 'image_size': 32}}) == 32

@@ -1,0 +1,156 @@
+"""The web app: upload a photo, get it back colorized (the seed's backend and page).
+
+  python -m colorjax.serve --checkpoint=RUN_DIR --port=8000
+
+Endpoints:
+  GET  /          one page: pick or drop a photo, see original | grayscale |
+                  colorized, choose the working resolution, download.
+  POST /colorize  multipart field `image` -> image/png; JPEG with
+                  `Accept: image/jpeg` or a `format=jpeg` field; optional
+                  `resolution` field (pixels or "native").
+  GET  /healthz   model, checkpoint step and default resolution.
+
+Errors are JSON {"error": "..."}: 400 missing field or bad value, 413 upload
+or pixel count over the limit, 415 not an image. Uploads are decoded in
+memory and never written to disk. The model loads and compiles once at start.
+Flask is needed here only; the training code never imports this module.
+"""
+
+import os
+import sys
+import threading
+import types
+
+from absl import app
+from absl import flags
+from absl import logging
+import flask
+import numpy as np
+from werkzeug import exceptions
+
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import input_pipeline
+
+_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'web', 'index.html')
+_MIMETYPES = {'png': 'image/png', 'jpeg': 'image/jpeg'}
+
+
+def _error(status: int, message: str):
+  return flask.jsonify(error=message), status
+
+
+def _output_format(request) -> str:
+  requested = request.form.get('format', '').lower()
+  if requested:
+    if requested not in ('png', 'jpeg', 'jpg'):
+      raise exceptions.BadRequest(f'format must be png or jpeg, not {requested!r}.')
+    return 'jpeg' if requested in ('jpeg', 'jpg') else 'png'
+  best = request.accept_mimetypes.best_match(['image/png', 'image/jpeg'], 'image/png')
+  return 'jpeg' if best == 'image/jpeg' else 'png'
+
+
+def create_app(colorizer: colorize.Colorizer, info: dict, *,
+               default_resolution, max_upload_mb: float = 20,
+               max_megapixels: float = 50, max_concurrent: int = 2) -> flask.Flask:
+  """The Flask app around a loaded model.
+
+  Args:
+    colorizer: the model, compiled per shape bucket.
+    info: the checkpoint's info from `checkpoint.load_model`.
+    default_resolution: working resolution when a request names none.
+    max_upload_mb: larger uploads get 413 before they are read.
+    max_megapixels: larger images get 413 before they are decoded.
+    max_concurrent: colorizations at once; more requests wait (bounds memory).
+  """
+  server = flask.Flask(__name__)
+  server.config['MAX_CONTENT_LENGTH'] = int(max_upload_mb * 1e6)
+  slots = threading.BoundedSemaphore(max_concurrent)
+  model_name = info['config']['model']['name']
+
+  @server.errorhandler(exceptions.HTTPException)
+  def http_error(error):
+    if isinstance(error, exceptions.RequestEntityTooLarge):
+      return _error(413, f'The upload is larger than the limit of {max_upload_mb:g} MB.')
+    return _error(error.code, error.description)
+
+  @server.get('/')
+  def page():
+    return flask.send_file(_PAGE, mimetype='text/html')
+
+  @server.get('/healthz')
+  def healthz():
+    return flask.jsonify(status='ok', model=model_name, step=info['step'],
+                         checkpoint=info['path'], resolution=default_resolution)
+
+  @server.post('/colorize')
+  def colorize_upload():
+    upload = flask.request.files.get('image')
+    if upload is None:
+      return _error(400, 'Send the photo as the multipart form field "image".')
+    resolution = flask.request.form.get('resolution') or default_resolution
+    try:
+      resolution = colorize.parse_resolution(resolution)
+    except ValueError as e:
+      return _error(400, str(e))
+    fmt = _output_format(flask.request)
+    try:
+      rgb, alpha = input_pipeline.read_image(
+          upload.read(), max_pixels=int(max_megapixels * 1e6))
+    except input_pipeline.ImageTooLarge as e:
+      return _error(413, f'The image is too large: {e}.')
+    except input_pipeline.DataError as e:
+      return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
+    with slots:
+      out = colorizer.colorize(rgb, resolution)
+    return flask.Response(colorize.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
+
+  return server
+
+
+def warm_up(colorizer: colorize.Colorizer, resolution) -> None:
+  """Compiles the shape buckets of a typical 4:3 photo before the first request."""
+  colorizer.colorize(np.zeros((480, 640, 3), np.uint8), resolution)
+
+
+def _define_flags():
+  """The command's flags; defined only when this module runs as the program."""
+  return types.SimpleNamespace(
+      checkpoint=flags.DEFINE_string(
+          'checkpoint', None, 'Run directory or step directory of the model.'),
+      host=flags.DEFINE_string(
+          'host', '127.0.0.1', 'Address to listen on; 0.0.0.0 to serve the network.'),
+      port=flags.DEFINE_integer('port', 8000, 'Port to listen on.'),
+      resolution=flags.DEFINE_string(
+          'resolution', 'auto', 'Default working resolution: pixels, "native", '
+          'or auto (the scale the model trained at).'),
+      max_upload_mb=flags.DEFINE_float('max_upload_mb', 20, 'Largest upload, MB.'),
+      max_megapixels=flags.DEFINE_float('max_megapixels', 50, 'Largest image, megapixels.'))
+
+
+def main(argv, args):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  checkpoint.quiet_library_logs()
+  try:
+    model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
+    resolution = (colorize.default_resolution(info['config'])
+                  if args.resolution.value == 'auto'
+                  else colorize.parse_resolution(args.resolution.value))
+  except (ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  colorizer = colorize.Colorizer(model, variables)
+  warm_up(colorizer, resolution)
+  server = create_app(colorizer, info, default_resolution=resolution,
+                      max_upload_mb=args.max_upload_mb.value,
+                      max_megapixels=args.max_megapixels.value)
+  logging.info('Serving %s (step %d) on http://%s:%d/', info['path'], info['step'],
+               args.host.value, args.port.value)
+  from werkzeug import serving  # pylint: disable=g-import-not-at-top
+  serving.run_simple(args.host.value, args.port.value, server, threaded=True)
+
+
+if __name__ == '__main__':
+  _ARGS = _define_flags()
+  app.run(lambda argv: main(argv, _ARGS))

@@ -1,0 +1,92 @@
+"""The colorize command on folders of real-world files, good and broken."""
+
+import io
+import os
+
+import numpy as np
+from PIL import Image
+import pytest
+import skimage.color
+
+from tests.conftest import photo_crops
+from tests.conftest import run_module
+from tests.test_input_pipeline import _encode
+from tests.test_input_pipeline import _png16
+
+
+@pytest.fixture
+def photo_kinds(tmp_path):
+  """One file of each kind people have, nested, plus a broken one."""
+  folder = tmp_path / 'in'
+  (folder / 'album').mkdir(parents=True)
+  photo = Image.fromarray(photo_crops(1, 40, 56)[0])
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  rgba = photo.convert('RGBA')
+  rgba.putalpha(Image.linear_gradient('L').resize(photo.size))
+  files = {
+      'gray.png': _encode(photo.convert('L'), 'PNG'),
+      'gray_alpha.png': _encode(photo.convert('LA'), 'PNG'),
+      'rgb.jpg': _encode(photo, 'JPEG'),
+      'album/rgba.png': _encode(rgba, 'PNG'),
+      'album/palette.png': _encode(photo.convert('P'), 'PNG'),
+      'album/cmyk.jpg': _encode(photo.convert('CMYK'), 'JPEG'),
+      'album/deep.png': _png16(np.asarray(photo).astype(np.uint16) * 257),
+      'album/rotated.jpg': _encode(photo, 'JPEG', exif=exif),
+      'tiny.png': _encode(photo.resize((16, 16)), 'PNG'),
+      'album/broken.jpg': b'\xff\xd8\xff\xe0 truncated',
+  }
+  for name, data in files.items():
+    (folder / name).write_bytes(data)
+  return str(folder)
+
+
+def _colorize(tiny_run, *args):
+  return run_module(['colorjax.colorize', f'--checkpoint={tiny_run}', '--resolution=32',
+                     *args], check=False)
+
+
+def test_folder_of_every_kind_keeps_structure_sizes_and_alpha(tiny_run, photo_kinds, tmp_path):
+  out = str(tmp_path / 'out')
+  result = _colorize(tiny_run, photo_kinds, f'--out={out}')
+  assert result.returncode == 1  # One broken file.
+  assert 'failed: ' in result.stderr and 'album/broken.jpg' in result.stderr
+  assert '9 colorized, 0 already done' in result.stderr and '1 failed' in result.stderr
+  expected = {'gray.png': (40, 56), 'gray_alpha.png': (40, 56), 'rgb.png': (40, 56),
+              'album/rgba.png': (40, 56), 'album/palette.png': (40, 56),
+              'album/cmyk.png': (40, 56), 'album/deep.png': (40, 56),
+              'album/rotated.png': (56, 40), 'tiny.png': (16, 16)}
+  for name, size in expected.items():
+    image = Image.open(os.path.join(out, name))
+    assert image.size[::-1] == size, name
+  assert Image.open(os.path.join(out, 'album/rgba.png')).mode == 'RGBA'
+  alpha_in = np.asarray(Image.open(os.path.join(photo_kinds, 'album/rgba.png')))[..., 3]
+  alpha_out = np.asarray(Image.open(os.path.join(out, 'album/rgba.png')))[..., 3]
+  np.testing.assert_array_equal(alpha_out, alpha_in)
+  # The output keeps the input's lightness.
+  rgb_in = np.asarray(Image.open(os.path.join(photo_kinds, 'gray.png')).convert('RGB'))
+  rgb_out = np.asarray(Image.open(os.path.join(out, 'gray.png')))
+  l_in, l_out = (skimage.color.rgb2lab(x)[..., 0] for x in (rgb_in, rgb_out))
+  assert np.abs(l_in - l_out).max() < 1.0
+
+
+def test_skips_done_files_unless_overwrite_and_writes_jpeg(tiny_run, photo_kinds, tmp_path):
+  out = str(tmp_path / 'out')
+  pattern = os.path.join(photo_kinds, '*.png')
+  first = _colorize(tiny_run, pattern, f'--out={out}', '--format=jpeg')
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert sorted(os.listdir(out)) == ['gray.jpg', 'gray_alpha.jpg', 'tiny.jpg']
+  assert Image.open(os.path.join(out, 'gray.jpg')).format == 'JPEG'
+  again = _colorize(tiny_run, pattern, f'--out={out}', '--format=jpeg')
+  assert '0 colorized, 3 already done' in again.stderr
+  forced = _colorize(tiny_run, pattern, f'--out={out}', '--format=jpeg', '--overwrite')
+  assert '3 colorized, 0 already done' in forced.stderr
+
+
+def test_missing_inputs_and_model_are_reported(tiny_run, tmp_path):
+  result = _colorize(tiny_run, str(tmp_path / 'nothing_here.jpg'), f'--out={tmp_path}')
+  assert result.returncode == 1 and 'no such file, folder or match' in result.stderr
+  result = run_module(['colorjax.colorize', '--checkpoint=/no/run', str(tmp_path),
+                       f'--out={tmp_path}'], check=False)
+  assert result.returncode == 1 and "No checkpoint found at '/no/run'" in result.stderr
+  assert 'Traceback' not in result.stderr

@@ -1,0 +1,161 @@
+"""The web app through Flask's test client, and through a real browser."""
+
+import concurrent.futures
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import serve
+from tests.conftest import REPO
+from tests.conftest import photo_crops
+
+
+def _png(array) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, 'PNG')
+  return buffer.getvalue()
+
+
+@pytest.fixture(scope='module')
+def client(tiny_run):
+  model, variables, info = checkpoint.load_model(tiny_run)
+  server = serve.create_app(colorize.Colorizer(model, variables), info,
+                            default_resolution=32, max_upload_mb=1, max_megapixels=0.5)
+  return server.test_client()
+
+
+def _post(client, data: bytes, **extra):
+  headers = extra.pop('headers', {})
+  return client.post('/colorize', data={'image': (io.BytesIO(data), 'photo.png'), **extra},
+                     content_type='multipart/form-data', headers=headers)
+
+
+def test_colorize_returns_a_png_of_the_upload_size(client):
+  photo = photo_crops(1, 45, 61)[0]
+  response = _post(client, _png(photo))
+  assert response.status_code == 200 and response.mimetype == 'image/png'
+  image = Image.open(io.BytesIO(response.data))
+  assert image.format == 'PNG' and image.size == (61, 45)
+
+
+def test_jpeg_by_accept_header_or_field(client):
+  photo = _png(photo_crops(1, 32, 32)[0])
+  by_header = _post(client, photo, headers={'Accept': 'image/jpeg'})
+  by_field = _post(client, photo, format='jpeg')
+  for response in (by_header, by_field):
+    assert response.mimetype == 'image/jpeg'
+    assert Image.open(io.BytesIO(response.data)).format == 'JPEG'
+
+
+def test_resolution_field_changes_the_result(client):
+  photo = _png(photo_crops(1, 96, 128)[0])
+  low = _post(client, photo, resolution='32').data
+  native = _post(client, photo, resolution='native').data
+  assert low != native
+  assert _post(client, photo, resolution='tiny').status_code == 400
+
+
+def test_healthz_and_page(client):
+  health = client.get('/healthz').get_json()
+  assert health['status'] == 'ok' and health['model'] == 'unet' and health['step'] == 2
+  page = client.get('/')
+  assert page.status_code == 200 and b'<input id="file" type="file"' in page.data
+  assert b'http://' not in page.data and b'https://' not in page.data  # No CDN.
+
+
+@pytest.mark.parametrize('make,status,message', [
+    (lambda c: c.post('/colorize', data={}, content_type='multipart/form-data'),
+     400, 'multipart form field "image"'),
+    (lambda c: _post(c, b'%PDF-1.4 not an image'), 415, 'not an image'),
+    (lambda c: _post(c, b'x' * 1_100_000), 413, 'larger than the limit of 1 MB'),
+    (lambda c: _post(c, _png(np.zeros((1000, 1000, 3), np.uint8))), 413,
+     '1.0 megapixels (1000x1000), more than the limit of 0.5'),
+])
+def test_errors_are_json_with_a_clear_message(client, make, status, message):
+  response = make(client)
+  assert response.status_code == status
+  assert message in response.get_json()['error']
+
+
+def test_concurrent_requests_each_get_their_own_image(client):
+  photos = photo_crops(6, 40, 40)
+  sizes = [(40 + 8 * i, 40) for i in range(6)]
+  uploads = [_png(np.asarray(Image.fromarray(p).resize(s))) for p, s in zip(photos, sizes)]
+  with concurrent.futures.ThreadPoolExecutor(6) as pool:
+    responses = list(pool.map(lambda u: _post(client, u), uploads))
+  for response, size in zip(responses, sizes):
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.data)).size == size
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(tiny_run):
+  port = _free_port()
+  env = dict(os.environ, PYTHONPATH=REPO)
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'colorjax.serve', f'--checkpoint={tiny_run}', f'--port={port}',
+       '--resolution=32'], cwd=REPO, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+  url = f'http://127.0.0.1:{port}'
+  deadline = time.time() + 120
+  while time.time() < deadline:
+    try:
+      urllib.request.urlopen(url + '/healthz', timeout=1)
+      break
+    except OSError:
+      if process.poll() is not None:
+        pytest.fail(process.stdout.read()[-3000:])
+      time.sleep(0.3)
+  yield url
+  process.terminate()
+  process.wait(timeout=30)
+
+
+CHROMIUM = shutil.which('chromium')
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='needs Debian chromium (.ci/run installs it)')
+def test_page_in_a_real_browser(live_server, tmp_path):
+  from playwright.sync_api import sync_playwright
+  photo_path = tmp_path / 'photo.png'
+  Image.fromarray(photo_crops(1, 60, 80)[0]).save(photo_path)
+  with sync_playwright() as p:
+    browser = p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+              '--disable-background-networking', '--disable-component-update',
+              '--disable-sync'])
+    page = browser.new_page()
+    page.goto(live_server + '/')
+    page.wait_for_selector('text=step 2')  # /healthz answered.
+    page.set_input_files('#file', str(photo_path))
+    page.wait_for_function(
+        "document.getElementById('colorized').naturalWidth > 0", timeout=60_000)
+    assert page.evaluate("document.getElementById('colorized').naturalWidth") == 80
+    assert page.evaluate("document.getElementById('gray').width") == 80
+    page.screenshot(path=os.environ.get('COLORJAX_SCREENSHOT', str(tmp_path / 'page.png')))
+    with page.expect_download() as download:
+      page.click('#download')
+    saved = tmp_path / 'download.png'
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == 'photo_colorized.png'
+    browser.close()
+  result = Image.open(saved)
+  assert result.format == 'PNG' and result.size == (80, 60)
