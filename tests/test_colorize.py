@@ -57,3 +57,11 @@ def test_function_form_and_bad_inputs(tiny_run):
   assert colorize.parse_resolution('96') == 96
   with pytest.raises(ValueError, match='positive number of pixels'):
     colorize.parse_resolution('-3')
+
+
+def test_large_images_go_through_in_strips_with_the_same_result(colorizer, monkeypatch):
+  rgb = photo_crops(1, 150, 200)[0]
+  whole = colorizer.colorize(rgb, 48)
+  monkeypatch.setattr(colorize, '_STRIP_ROWS', 32)
+  monkeypatch.setattr(colorize, '_STRIP_PIXELS', 0)  # Every image is "large".
+  np.testing.assert_array_equal(colorizer.colorize(rgb, 48), whole)
