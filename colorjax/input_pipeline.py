@@ -159,12 +159,18 @@ def random_scale(rgb: np.ndarray, scale_range, min_size: int,
   return rgb if target == shorter else _resize_shorter(rgb, target)
 
 
+def crop_plan(height: int, width: int, size: int, rng: np.random.Generator):
+  """(top, left, flip) of a random size x size crop, flipped with probability 1/2."""
+  top = rng.integers(0, height - size + 1)
+  left = rng.integers(0, width - size + 1)
+  return int(top), int(left), bool(rng.random() < 0.5)
+
+
 def random_crop_flip(rgb: np.ndarray, size: int, rng: np.random.Generator):
   """A random size x size crop, flipped horizontally with probability 1/2."""
-  top = rng.integers(0, rgb.shape[0] - size + 1)
-  left = rng.integers(0, rgb.shape[1] - size + 1)
+  top, left, flip = crop_plan(rgb.shape[0], rgb.shape[1], size, rng)
   crop = rgb[top:top + size, left:left + size]
-  return crop[:, ::-1] if rng.random() < 0.5 else crop
+  return crop[:, ::-1] if flip else crop
 
 
 def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -390,11 +396,15 @@ class TrainExample(_Examples):
   def _permutation(self, epoch: int) -> np.ndarray:
     return np.random.default_rng([self.seed, epoch]).permutation(len(self.indices))
 
-  def __call__(self, local_index: int) -> dict[str, np.ndarray]:
-    g = self.global_index(local_index)
+  def record(self, g: int) -> tuple[int, np.random.Generator]:
+    """The source index of global example g, and the generator of its augmentation."""
     epoch, position = divmod(g, len(self.indices))
-    rgb = self.load(int(self.indices[self._permutation(epoch)[position]]))
-    rng = np.random.default_rng([self.seed, 1, g])
+    index = int(self.indices[self._permutation(epoch)[position]])
+    return index, np.random.default_rng([self.seed, 1, g])
+
+  def __call__(self, local_index: int) -> dict[str, np.ndarray]:
+    index, rng = self.record(self.global_index(local_index))
+    rgb = self.load(index)
     if self.scale_range != (1.0, 1.0):
       rgb = random_scale(rgb, self.scale_range, self.image_size, rng)
     return {'rgb': np.ascontiguousarray(random_crop_flip(rgb, self.image_size, rng))}
@@ -465,3 +475,62 @@ def eval_batches(data_config, source, indices, *, global_batch: int,
   dataset = (grain.MapDataset.range(num_batches * example.local_batch)
              .map(example).batch(example.local_batch))
   return dataset.to_iter_dataset(_read_options(data_config))
+
+
+# ------------------------------------------------------- on-device data --
+
+class DeviceDataset:
+  """A training set that lives in device memory (CIFAR-10 is 150 MB as uint8).
+
+  Every image is decoded once and copied to every device; each step the host
+  only draws the plan of the batch (which images, where to crop, whether to
+  flip: a few hundred integers, by exactly the host pipeline's rules, so both
+  paths give the same batches) and the device gathers, crops and flips.
+  Needs all images at one size no smaller than the crop, and no rescaling.
+  """
+
+  def __init__(self, data_config, source, indices, *, seed: int, global_batch: int,
+               sharding):
+    if tuple(data_config.scale_range) != (1.0, 1.0):
+      raise DataError('config.data.on_device uses the images as they are: set '
+                      'config.data.scale_range=(1.0, 1.0).')
+    self.plan = TrainExample(source, indices, seed=seed, image_size=data_config.image_size,
+                             resize_shorter=0, cache=False, global_batch=global_batch,
+                             process_index=0, process_count=1)
+    images = [source.load(int(i)) for i in range(len(source))]
+    shapes = {image.shape for image in images}
+    size = data_config.image_size
+    shorter = min(next(iter(shapes))[:2])
+    if len(shapes) != 1 or shorter < size:
+      raise DataError(
+          f'config.data.on_device needs every image at one size of at least {size} '
+          f'pixels, but they come in {len(shapes)} sizes; use the host pipeline.')
+    if data_config.resize_shorter and shorter > data_config.resize_shorter:
+      raise DataError(
+          f'config.data.on_device uses the images as they are, but '
+          f'config.data.resize_shorter={data_config.resize_shorter} would shrink them; '
+          'set it to 0.')
+    replicated = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+    self.images = jax.device_put(np.stack(images), replicated)  # [n, h, w, 3] uint8
+    self.global_batch, self.size = global_batch, size
+    self._gather = jax.jit(functools.partial(_gather_crops, size=size),
+                           out_shardings=sharding)
+
+  def batch(self, step: int) -> dict:
+    """The global batch of `step` (0-based), as {'rgb': [global_batch, size, size, 3]}."""
+    height, width = self.images.shape[1:3]
+    plans = []
+    for g in range(step * self.global_batch, (step + 1) * self.global_batch):
+      index, rng = self.plan.record(g)
+      plans.append((index,) + crop_plan(height, width, self.size, rng))
+    index, top, left, flip = (np.asarray(c) for c in zip(*plans))
+    return {'rgb': self._gather(self.images, index, top, left, flip)}
+
+
+def _gather_crops(images, index, top, left, flip, *, size: int):
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  def one(i, t, l, f):
+    crop = jax.lax.dynamic_slice(images[i], (t, l, 0), (size, size, 3))
+    return jnp.where(f, crop[:, ::-1], crop)
+  return jax.vmap(one)(index, top, left, flip)

@@ -314,6 +314,22 @@ def _open_data(config):
   return train_source, train_indices, eval_source, eval_indices
 
 
+def _train_data(config, mesh, source, indices, start_step: int):
+  """Global training batches from `start_step` on: from the host pipeline, or
+  gathered on the device when config.data.on_device."""
+  steps = range(start_step, config.num_train_steps)
+  if config.data.on_device:
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+    dataset = input_pipeline.DeviceDataset(
+        config.data, source, indices, seed=config.seed,
+        global_batch=config.global_batch_size, sharding=sharding)
+    return (dataset.batch(step) for step in steps)
+  host = input_pipeline.train_batches(
+      config.data, source, indices, global_batch=config.global_batch_size,
+      start_step=start_step, num_steps=config.num_train_steps, seed=config.seed)
+  return (shard_batch(mesh, batch) for batch in host)
+
+
 def _restore_or_init(mngr, state, workdir):
   """The latest checkpoint's state if the run has one, else `state`."""
   try:
@@ -354,10 +370,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
   p_train_step = make_train_step(mesh, config)
   p_eval_step = jax.jit(functools.partial(eval_step, model=create_model(config)))
-  train_data = input_pipeline.train_batches(
-      config.data, train_source, train_indices,
-      global_batch=config.global_batch_size, start_step=start_step,
-      num_steps=config.num_train_steps, seed=config.seed)
+  train_data = _train_data(config, mesh, train_source, train_indices, start_step)
   eval_data = input_pipeline.eval_batches(
       config.data, eval_source, eval_indices,
       global_batch=config.eval.batch_size)
@@ -367,8 +380,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   pending, last_saved = [], mngr.latest_step()
   try:
     for step in range(start_step + 1, total + 1):
-      state, metrics = p_train_step(state, shard_batch(mesh, next(train_data)),
-                                    rng_steps)
+      state, metrics = p_train_step(state, next(train_data), rng_steps)
       pending.append((step, metrics))
       if _is_time(step, config.log_every_steps, total):
         reporter.train(step, _check_finite(pending, last_saved, workdir))

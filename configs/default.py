@@ -43,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.resize_shorter = 0  # Shorter side photos are resized down to before cropping, pixels (0: keep).
   config.data.scale_range = (1.0, 1.0)  # Random rescaling of each training photo before cropping (min, max factor).
   config.data.gray_threshold = 6.0  # Train images whose 90th-percentile RGB chroma is below this (0..255) are excluded (0: keep all).
+  config.data.on_device = False  # Keep the training set in device memory; crops and flips on the device (same-size images, no resizing).
   config.data.cache = False  # Keep decoded images in host memory (small sets only).
   config.data.num_threads = 8  # Host threads that decode and augment.
   config.data.prefetch = 64  # Examples decoded ahead of the train step.

@@ -20,7 +20,7 @@ def _data_config(**overrides):
   config = ml_collections.ConfigDict(dict(
       source='folder', folder='', eval_fraction=0.25, split_seed=0,
       image_size=24, resize_shorter=0, gray_threshold=6.0, cache=False,
-      scale_range=(1.0, 1.0),
+      scale_range=(1.0, 1.0), on_device=False,
       num_threads=2, prefetch=8, num_workers=0, tfds_name='cifar10',
       train_split='train', eval_split='test', tfds_data_dir='',
       tfds_download=False))
@@ -95,8 +95,10 @@ def test_decode_applies_exif_orientation():
 
 
 def test_decode_garbage_is_a_data_error():
-  with pytest.raises(ip.DataError, match='not a readable image'):
+  with pytest.raises(ip.DataError, match='not an image, or in a format Pillow cannot read'):
     ip.decode_image(b'definitely not an image')
+  with pytest.raises(ip.DataError, match='not a readable image'):
+    ip.decode_image(_encode(Image.fromarray(PHOTO), 'PNG')[:100])  # Truncated.
 
 
 @pytest.fixture
@@ -308,3 +310,35 @@ def test_scale_augmentation_resizes_before_cropping(tmp_path):
   assert scaled[0]['rgb'].shape == (4, 24, 24, 3)
   assert not np.array_equal(plain[1]['rgb'], scaled[1]['rgb'])
   np.testing.assert_array_equal(scaled[1]['rgb'], again[1]['rgb'])
+
+
+def test_on_device_batches_equal_the_host_pipeline(tmp_path):
+  import jax
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 10, height=30, width=40)
+  config = _data_config(folder=folder, eval_fraction=0.0)
+  source = ip.open_source(config, 'train')
+  indices = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # As if 1 and 4 were gray.
+  host = _train_batches(config, source, indices, steps=5)  # 20 examples: 2.5 epochs.
+  mesh = jax.make_mesh((1,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  device = ip.DeviceDataset(config, source, indices, seed=7, global_batch=4,
+                            sharding=sharding)
+  for step, batch in enumerate(host):
+    np.testing.assert_array_equal(np.asarray(device.batch(step)['rgb']), batch['rgb'])
+
+
+def test_on_device_refuses_mixed_sizes_and_rescaling(tmp_path):
+  import jax
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 3, height=30, width=40)
+  write_photo_folder(folder, 3, seed=1, height=50, width=40)
+  mesh = jax.make_mesh((1,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  config = _data_config(folder=folder, eval_fraction=0.0)
+  source = ip.open_source(config, 'train')
+  with pytest.raises(ip.DataError, match='comes? in 2 sizes'):
+    ip.DeviceDataset(config, source, np.arange(6), seed=0, global_batch=2, sharding=sharding)
+  with pytest.raises(ip.DataError, match='uses the images as they are'):
+    ip.DeviceDataset(_data_config(folder=folder, scale_range=(0.5, 1.0)), source,
+                     np.arange(6), seed=0, global_batch=2, sharding=sharding)

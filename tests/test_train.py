@@ -130,3 +130,15 @@ def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
   assert int(state.step) == 2
   evals = (tmp_path / 'eval_metrics.jsonl').read_text().splitlines()
   assert len(evals) == 1 and '"psnr"' in evals[0]
+
+
+def test_on_device_data_trains_to_the_same_parameters_as_the_host_pipeline(tmp_path):
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 16)  # All 40 x 48.
+  states = []
+  for on_device in (False, True):
+    config = _tiny_config(folder, **{'data.on_device': on_device, 'data.cache': False,
+                                     'num_train_steps': 3})
+    states.append(train.train_and_evaluate(config, str(tmp_path / f'run_{on_device}')))
+  for a, b in zip(jax.tree.leaves(states[0].params), jax.tree.leaves(states[1].params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

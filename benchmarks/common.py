@@ -1,0 +1,53 @@
+"""What every benchmark records beside its numbers: machine, versions, date."""
+
+import datetime
+import json
+import os
+import platform
+import sys
+
+
+def _cpu_model() -> str:
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or 'unknown'
+
+
+def environment() -> dict:
+  """Device, host, versions and time of this run."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import flax  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  device = jax.devices()[0]
+  return {
+      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+      'device': f'{jax.device_count()} x {device.device_kind} ({device.platform})',
+      'host_cpu': f'{_cpu_model()}, {os.cpu_count()} cores',
+      'python': platform.python_version(),
+      'jax': jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
+      'command': ' '.join([os.path.basename(sys.executable)] + sys.argv),
+  }
+
+
+def write(path: str, environment_info: dict, rows: list[dict]) -> None:
+  """Writes {'environment', 'rows'} as JSON, creating the folder."""
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path, 'w') as f:
+    json.dump({'environment': environment_info, 'rows': rows}, f, indent=2)
+
+
+def markdown(rows: list[dict], columns: list[str]) -> str:
+  """A markdown table of rows."""
+  def fmt(v):
+    if not isinstance(v, float):
+      return str(v)
+    return f'{v:,.0f}' if abs(v) >= 100 else f'{v:.3g}'
+
+  lines = ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
+  lines += ['| ' + ' | '.join(fmt(r.get(c, '')) for c in columns) + ' |' for r in rows]
+  return '\n'.join(lines)

@@ -1,0 +1,136 @@
+"""The same networks and train step in PyTorch: the peer colorjax is measured against.
+
+Run by train_step.py --torch=... in a separate process per mode, or alone:
+
+  python benchmarks/torch_peer.py --mode=amp --model=unet --size=256 --batch=32
+
+Modes: eager (fp32), amp (bf16 autocast, channels_last, fused Adam), compile
+(amp + torch.compile). The step matches colorjax's: a uint8 RGB batch on the
+device, RGB -> LAB on the device, the network, MSE on ab, Adam. Prints one
+JSON line: seconds per step, peak device memory, parameter count, torch
+version. Needs torch (benchmark-only: pip install -r benchmarks/requirements.txt).
+"""
+
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+_XYZ_FROM_RGB = [[0.412453, 0.357580, 0.180423],
+                 [0.212671, 0.715160, 0.072169],
+                 [0.019334, 0.119193, 0.950227]]
+_WHITE = [0.95047, 1.0, 1.08883]
+
+
+def rgb_to_lab(rgb):
+  """uint8 [B, 3, H, W] -> normalised l [B, 1, H, W] and ab [B, 2, H, W], as colorjax.color."""
+  x = rgb.float() / 255.0
+  linear = torch.where(x > 0.04045, ((x.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, x / 12.92)
+  matrix = torch.tensor(_XYZ_FROM_RGB, device=x.device)
+  white = torch.tensor(_WHITE, device=x.device).view(1, 3, 1, 1)
+  xyz = torch.einsum('ij,bjhw->bihw', matrix, linear) / white
+  f = torch.where(xyz > 0.008856, xyz.clamp(min=0.008856) ** (1 / 3), 7.787 * xyz + 16 / 116)
+  lightness = torch.where(xyz[:, 1:2] > 0.008856, 116 * f[:, 1:2] - 16, 903.3 * xyz[:, 1:2])
+  a = 500 * (f[:, 0:1] - f[:, 1:2])
+  b = 200 * (f[:, 1:2] - f[:, 2:3])
+  return lightness / 50 - 1, torch.cat([a, b], 1) / 128
+
+
+class CNN(nn.Module):
+  """The seed's baseline: eight 3x3 convolutions, 3,099,714 parameters."""
+
+  def __init__(self, channels=(64, 128, 256, 512, 256, 128, 64)):
+    super().__init__()
+    widths = (1,) + tuple(channels)
+    self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
+    self.head = nn.Conv2d(widths[-1], 2, 3, padding=1)
+
+  def forward(self, l):
+    for conv in self.convs:
+      l = F.relu(conv(l))
+    return torch.tanh(self.head(l))
+
+
+def _block(cin, cout):
+  return nn.Sequential(
+      nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, momentum=0.1),
+      nn.ReLU(inplace=True),
+      nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, momentum=0.1),
+      nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+  """colorjax's default U-Net: 64-128-256-512, bottleneck 1024, 31,036,546 parameters."""
+
+  def __init__(self, widths=(64, 128, 256, 512), bottleneck=1024):
+    super().__init__()
+    ins = (1,) + tuple(widths[:-1])
+    self.down = nn.ModuleList(_block(a, b) for a, b in zip(ins, widths))
+    self.bottleneck = _block(widths[-1], bottleneck)
+    outs = tuple(widths[1:]) + (bottleneck,)
+    self.upsample = nn.ModuleList(nn.ConvTranspose2d(o, w, 2, stride=2) for w, o in zip(widths, outs))
+    self.up = nn.ModuleList(_block(2 * w, w) for w in widths)
+    self.head = nn.Conv2d(widths[0], 2, 1)
+
+  def forward(self, x):
+    skips = []
+    for block in self.down:
+      x = block(x)
+      skips.append(x)
+      x = F.max_pool2d(x, 2)
+    x = self.bottleneck(x)
+    for i in reversed(range(len(self.up))):
+      x = self.up[i](torch.cat([skips[i], self.upsample[i](x)], 1))
+    return torch.tanh(self.head(x))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--mode', choices=['eager', 'amp', 'compile'], default='amp')
+  parser.add_argument('--model', choices=['cnn', 'unet'], default='unet')
+  parser.add_argument('--size', type=int, default=256)
+  parser.add_argument('--batch', type=int, default=32)
+  parser.add_argument('--steps', type=int, default=30)
+  parser.add_argument('--warmup', type=int, default=3)
+  args = parser.parse_args()
+
+  device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+  fmt = torch.channels_last if args.mode != 'eager' else torch.contiguous_format
+  model = (UNet() if args.model == 'unet' else CNN()).to(device, memory_format=fmt)
+  optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == 'cuda')
+  network = torch.compile(model) if args.mode == 'compile' else model
+  rgb = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8,
+                      device=device).contiguous(memory_format=fmt)
+
+  def step():
+    l, ab = rgb_to_lab(rgb)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.mode != 'eager'):
+      prediction = network(l.contiguous(memory_format=fmt))
+    loss = F.mse_loss(prediction.float(), ab)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+  sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+  for _ in range(args.warmup):
+    step()
+  sync()
+  if device.type == 'cuda':
+    torch.cuda.reset_peak_memory_stats()
+  start = time.perf_counter()
+  for _ in range(args.steps):
+    step()
+  sync()
+  seconds = (time.perf_counter() - start) / args.steps
+  memory = torch.cuda.max_memory_allocated() / 2**30 if device.type == 'cuda' else None
+  print(json.dumps({'seconds': seconds, 'peak_memory_gib': memory, 'torch': torch.__version__,
+                    'parameters': sum(p.numel() for p in model.parameters()),
+                    'device': str(device)}))
+
+
+if __name__ == '__main__':
+  main()
