@@ -4,7 +4,8 @@ XLA's cost analysis does not count cuDNN convolutions on GPUs, so the
 benchmarks count them here: every convolution in the traced forward pass costs
 2 x output elements x kernel taps x input channels per group, counting only
 the taps of a transposed convolution that meet real (not zero-dilated)
-inputs. This reproduces the anchors' 96.2 GFLOP (U-Net) and 406 GFLOP (seed
+inputs, and every matrix product (the U-Net's upsampling is one) 2 x output
+elements x contracted size. This reproduces the anchors' 96.2 GFLOP (U-Net) and 406 GFLOP (seed
 CNN) per 256x256 image. Elementwise work (normalisation, activations, LAB) is
 left out; for these networks it is well under 1% of the total.
 """
@@ -26,11 +27,19 @@ def _conv_flops(eqn) -> int:
   return int(2 * np.prod(out.shape) * kernel_spatial * in_per_group / dilation)
 
 
+def _dot_flops(eqn) -> int:
+  lhs = eqn.invars[0].aval
+  (contracting, _), _ = eqn.params['dimension_numbers']
+  return int(2 * np.prod(eqn.outvars[0].aval.shape) * np.prod([lhs.shape[d] for d in contracting]))
+
+
 def _walk(jaxpr) -> int:
   total = 0
   for eqn in jaxpr.eqns:
     if eqn.primitive.name == 'conv_general_dilated':
       total += _conv_flops(eqn)
+    elif eqn.primitive.name == 'dot_general':
+      total += _dot_flops(eqn)
     for sub in jax.core.jaxprs_in_params(eqn.params):
       total += _walk(sub)
   return total

@@ -64,6 +64,33 @@ class _ConvBlock(nn.Module):
     return x
 
 
+class Upsample(nn.Module):
+  """A 2x2, stride-2 transposed convolution, computed as one matrix product.
+
+  The same function, parameter names and shapes (kernel [2, 2, in, out],
+  bias [out]) and initialisation as nn.ConvTranspose(features, (2, 2),
+  strides=(2, 2)): with stride equal to kernel size each output pixel sees
+  exactly one input pixel, so the layer is a product and a reshape. XLA's CPU
+  backend computes the gradient of the dilated convolution that
+  nn.ConvTranspose lowers to about 80x slower than this product (measured on
+  the CPU, 2026-11-26: 1.02 s against 0.013 s for a [32, 16, 16, 256] input).
+  """
+  features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (2, 2, x.shape[-1], self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,),
+                      jnp.float32)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    # nn.ConvTranspose applies the kernel spatially flipped.
+    y = jnp.einsum('bhwc,ijcd->bhiwjd', x, kernel[::-1, ::-1])
+    batch, height, _, width, _, features = y.shape
+    return y.reshape(batch, 2 * height, 2 * width, features) + bias
+
+
 NORMS = ('batch', 'group', 'none')
 
 
@@ -101,8 +128,7 @@ class UNet(nn.Module):
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = block(self.bottleneck, 'bottleneck')(x, train=train)
     for i, w in reversed(list(enumerate(self.widths))):
-      x = nn.ConvTranspose(w, (2, 2), strides=(2, 2), dtype=self.dtype,
-                           name=f'upsample{i}')(x)
+      x = Upsample(w, dtype=self.dtype, name=f'upsample{i}')(x)
       x = jnp.concatenate([skips[i], x], axis=-1)
       x = block(w, f'up{i}')(x, train=train)
     x = nn.Conv(2, (1, 1), dtype=self.dtype, name='head')(x)

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,3 +95,16 @@ def test_importing_models_pulls_in_nothing_beyond_jax_and_flax():
   out = subprocess.run([sys.executable, '-c', code], cwd=REPO, check=True,
                        capture_output=True, text=True).stdout.strip()
   assert out == '[]', f'import colorjax.models also imported {out}'
+
+
+@pytest.mark.parametrize('height,width', [(5, 7), (16, 16)])
+def test_upsample_is_the_transposed_convolution(height, width):
+  x = jax.random.normal(jax.random.key(0), (2, height, width, 6))
+  reference = nn.ConvTranspose(4, (2, 2), strides=(2, 2))
+  variables = reference.init(jax.random.key(1), x)
+  ours = models.Upsample(4)
+  # Same parameters, same initial values, same function.
+  ours_variables = ours.init(jax.random.key(1), x)
+  jax.tree.map(np.testing.assert_array_equal, ours_variables, variables)
+  np.testing.assert_allclose(ours.apply(variables, x), reference.apply(variables, x),
+                             atol=1e-5)
