@@ -20,7 +20,8 @@ import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
 def test_forward_flops_match_the_anchors(model, size, gflop):
   variables = jax.eval_shape(lambda: model.init(
       jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False))
-  assert flops.forward_flops(model, variables, size, size) / 1e9 == pytest.approx(gflop, rel=2e-3)
+  # The anchors give 3 significant figures.
+  assert flops.forward_flops(model, variables, size, size) / 1e9 == pytest.approx(gflop, rel=5e-3)
 
 
 def test_flops_scale_with_the_batch():
