@@ -11,6 +11,7 @@ left out; for these networks it is well under 1% of the total.
 """
 
 import jax
+from jax.extend import core as jax_core
 import jax.numpy as jnp
 import numpy as np
 
@@ -40,7 +41,7 @@ def _walk(jaxpr) -> int:
       total += _conv_flops(eqn)
     elif eqn.primitive.name == 'dot_general':
       total += _dot_flops(eqn)
-    for sub in jax.core.jaxprs_in_params(eqn.params):
+    for sub in jax_core.jaxprs_in_params(eqn.params):
       total += _walk(sub)
   return total
 
