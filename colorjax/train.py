@@ -176,7 +176,8 @@ def eval_step(variables, batch, *, model):
   """Sums of per-image metrics over the unmasked images, and the predictions.
 
   Returns:
-    ({'mse_ab', 'psnr', 'ssim', 'count'} sums, uint8 RGB predictions).
+    ({'mse_ab', 'psnr', 'ssim', 'gray_psnr', 'gray_ssim', 'count'} sums,
+     uint8 RGB predictions).
   """
   rgb = batch['rgb']
   l, ab = color.normalize(color.rgb_to_lab(rgb))
@@ -184,9 +185,13 @@ def eval_step(variables, batch, *, model):
   rgb_pred = color.lab_to_rgb(color.denormalize(l, ab_pred))
   rgb_true = rgb.astype(jnp.float32) / 255.0
   mask = batch['mask'].astype(jnp.float32)
+  # The gray baseline (L kept, a = b = 0) beside the model, for scale.
+  rgb_gray = color.lab_to_rgb(color.denormalize(l, jnp.zeros_like(ab)))
   per_image = {'mse_ab': metrics_lib.mse_ab(ab_pred, ab),
                'psnr': metrics_lib.psnr(rgb_pred, rgb_true),
-               'ssim': metrics_lib.ssim(rgb_pred, rgb_true)}
+               'ssim': metrics_lib.ssim(rgb_pred, rgb_true),
+               'gray_psnr': metrics_lib.psnr(rgb_gray, rgb_true),
+               'gray_ssim': metrics_lib.ssim(rgb_gray, rgb_true)}
   sums = {k: jnp.sum(v * mask) for k, v in per_image.items()}
   sums['count'] = jnp.sum(mask)
   return sums, jnp.round(rgb_pred * 255).astype(jnp.uint8)
