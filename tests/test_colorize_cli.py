@@ -1,6 +1,5 @@
 """The colorize command on folders of real-world files, good and broken."""
 
-import io
 import os
 
 import numpy as np

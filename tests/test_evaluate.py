@@ -11,7 +11,6 @@ import pytest
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
-from colorjax import input_pipeline
 from tests.conftest import REPO
 from tests.conftest import photo_crops
 from tests.conftest import run_module

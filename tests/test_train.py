@@ -1,10 +1,7 @@
 """Training: learning, divergence, config errors and data-parallel equivalence."""
 
-import functools
 
 import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
