@@ -77,8 +77,12 @@ class Evaluator:
     self._score = jax.jit(_score)
     self.rows, self.pooled = [], {'model': None, 'gray': None}
 
-  def add(self, name: str, rgb: np.ndarray) -> np.ndarray:
-    """Scores one uint8 RGB photo; returns the model's colorization."""
+  def add(self, name: str, rgb: np.ndarray, *, with_gray: bool = False):
+    """Scores one uint8 RGB photo.
+
+    Returns:
+      (the model's colorization, the gray baseline's if with_gray else None).
+    """
     batch = rgb[None]
     l = self.colorizer.lightness(batch)
     ab = self.colorizer.predict_ab(l, self.resolution)
@@ -99,7 +103,8 @@ class Evaluator:
       self.pooled[kind] = counts if pooled is None else {
           k: pooled[k] + counts[k] for k in counts}
     self.rows.append(row)
-    return pred[0]
+    gray = self.colorizer.compose(l, np.zeros_like(ab))[0] if with_gray else None
+    return pred[0], gray
 
   def summary(self) -> dict[str, dict[str, float]]:
     """Per-image means and pooled-pixel metrics for 'model' and 'gray'."""
@@ -145,10 +150,9 @@ def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
       logging.warning('Skipping %s: %s', name, e)
       skipped.append((name, str(e)))
       continue
-    pred = evaluator.add(name, rgb)
-    if len(grid_rows) < grid_images:
-      gray = colorizer.compose(colorizer.lightness(rgb[None]),
-                               np.zeros(rgb.shape[:2] + (2,), np.float32)[None])[0]
+    in_grid = len(grid_rows) < grid_images
+    pred, gray = evaluator.add(name, rgb, with_gray=in_grid)
+    if in_grid:
       grid_rows.append((gray, pred, rgb))
     if (index + 1) % 10 == 0:
       logging.info('Evaluated %d/%d images.', index + 1, len(names))
