@@ -120,3 +120,19 @@ def load_model(path: str, *, dtype=None):
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
                             'path': step_dir(path)}
+
+
+def export(path: str, destination: str) -> str:
+  """Writes a checkpoint's inference part (params, batch_stats, step, config)
+  to `destination`, a folder that `load_model` reads like a step directory.
+
+  Drops the optimiser state, which is twice the parameters' size.
+  """
+  state, config = load(path)
+  destination = os.path.abspath(destination)
+  inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}
+  with ocp.StandardCheckpointer() as checkpointer:  # Waits for the async save.
+    checkpointer.save(os.path.join(destination, 'state'), inference)
+  ocp.Checkpointer(ocp.JsonCheckpointHandler()).save(
+      os.path.join(destination, 'config'), config)
+  return destination

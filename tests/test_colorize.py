@@ -65,3 +65,16 @@ def test_large_images_go_through_in_strips_with_the_same_result(colorizer, monke
   monkeypatch.setattr(colorize, '_STRIP_ROWS', 32)
   monkeypatch.setattr(colorize, '_STRIP_PIXELS', 0)  # Every image is "large".
   np.testing.assert_array_equal(colorizer.colorize(rgb, 48), whole)
+
+
+def test_export_keeps_what_inference_needs(tiny_run, tmp_path):
+  exported = checkpoint.export(tiny_run, str(tmp_path / 'exported'))
+  model, variables, info = checkpoint.load_model(exported)
+  _, original, original_info = checkpoint.load_model(tiny_run)
+  assert info['step'] == original_info['step'] == 2
+  assert info['config'] == original_info['config']
+  np.testing.assert_array_equal(
+      colorize.Colorizer(model, variables).colorize(photo_crops(1, 30, 40)[0], 32),
+      colorize.Colorizer(model, original).colorize(photo_crops(1, 30, 40)[0], 32))
+  state, _ = checkpoint.load(exported)
+  assert 'opt_state' not in state
