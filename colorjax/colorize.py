@@ -253,7 +253,8 @@ def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   return types.SimpleNamespace(
       checkpoint=flags.DEFINE_string(
-          'checkpoint', None, 'Run directory or step directory of the model.'),
+          'checkpoint', None, 'Run directory or step directory of the model; '
+          'default: the bundled model.'),
       out=flags.DEFINE_string('out', None, 'Output directory.'),
       resolution=flags.DEFINE_string(
           'resolution', 'auto', 'Working resolution: shorter side in pixels, '

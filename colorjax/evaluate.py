@@ -189,7 +189,8 @@ def _define_flags():
   return types.SimpleNamespace(
       workdir=flags.DEFINE_string('workdir', None, 'Run directory to evaluate (its latest checkpoint).'),
       checkpoint=flags.DEFINE_string(
-          'checkpoint', None, 'A run directory or one step directory; overrides --workdir.'),
+          'checkpoint', None, 'A run directory or one step directory; overrides '
+          '--workdir. With neither, the bundled model.'),
       data=flags.DEFINE_string('data', None, 'Folder of images, or tfds:NAME:SPLIT.'),
       out=flags.DEFINE_string('out', None, 'Directory for metrics.json, per_image.csv, grid.png.'),
       resolution=flags.DEFINE_string(

@@ -117,7 +117,8 @@ def _define_flags():
   """The command's flags; defined only when this module runs as the program."""
   return types.SimpleNamespace(
       checkpoint=flags.DEFINE_string(
-          'checkpoint', None, 'Run directory or step directory of the model.'),
+          'checkpoint', None, 'Run directory or step directory of the model; '
+          'default: the bundled model.'),
       host=flags.DEFINE_string(
           'host', '127.0.0.1', 'Address to listen on; 0.0.0.0 to serve the network.'),
       port=flags.DEFINE_integer('port', 8000, 'Port to listen on.'),

@@ -1,0 +1,39 @@
+"""The bundled model: it loads by default and colorizes a photo it never saw."""
+
+import os
+
+import numpy as np
+from PIL import Image
+import skimage.color
+import skimage.data
+
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import metrics
+from tests.conftest import REPO
+from tests.conftest import run_module
+
+
+def test_bundled_model_is_the_default_and_adds_colour():
+  model, variables, info = checkpoint.load_model(checkpoint.resolve(None))
+  assert info['path'] == checkpoint.PRETRAINED
+  assert info['step'] == 4000 and info['config']['model']['widths'] == [16, 32, 64, 128]
+  resolution = colorize.default_resolution(info['config'])
+  assert resolution == 128
+  photo = skimage.data.coffee()  # Not in the training photos.
+  gray = np.round(skimage.color.rgb2gray(photo) * 255).astype(np.uint8)
+  out = colorize.Colorizer(model, variables).colorize(gray, resolution)
+  assert out.shape == photo.shape
+  mask = np.ones(gray.shape, bool)
+  assert float(metrics.colorfulness(out / 255.0, mask)) > 5.0
+  l_in = skimage.color.rgb2lab(np.repeat(gray[..., None], 3, -1))[..., 0]
+  assert np.abs(skimage.color.rgb2lab(out)[..., 0] - l_in).max() < 1.0
+  assert os.path.getsize(os.path.join(REPO, 'MODEL_CARD.md')) > 0
+
+
+def test_colorize_command_needs_no_checkpoint(tmp_path):
+  Image.fromarray(skimage.data.chelsea()).convert('L').save(tmp_path / 'cat.png')
+  result = run_module(['colorjax.colorize', str(tmp_path / 'cat.png'),
+                       f'--out={tmp_path / "out"}'])
+  assert '1 colorized' in result.stderr and 'resolution 128' in result.stderr
+  assert Image.open(tmp_path / 'out' / 'cat.png').size == (451, 300)
