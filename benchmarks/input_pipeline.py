@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from colorjax import input_pipeline as ip  # pylint: disable=wrong-import-position
+from colorjax import train  # pylint: disable=wrong-import-position
 from configs import default  # pylint: disable=wrong-import-position
 import common  # pylint: disable=wrong-import-position
 
@@ -62,9 +63,8 @@ def _host(name, config, split='train') -> dict:
 def _device(name, config) -> dict:
   source = ip.open_source(config, 'train')
   indices = np.arange(len(source))
-  mesh = jax.make_mesh((jax.device_count(),), ('data',),
-                       axis_types=(jax.sharding.AxisType.Auto,))
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  mesh = train.make_mesh()
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
   dataset = ip.DeviceDataset(config, source, indices, seed=0, global_batch=_BATCH.value,
                              sharding=sharding)
   batches = (dataset.batch(step) for step in range(_STEPS.value + 1))

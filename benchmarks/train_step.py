@@ -66,8 +66,7 @@ def _peak_memory() -> float | None:
 def run_case(model_name: str, size: int, batch: int, dtype: str) -> dict:
   """Times the colorjax train step for one case."""
   config = _config(model_name, size, batch, dtype)
-  mesh = jax.make_mesh((jax.device_count(),), (train.AXIS,),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  mesh = train.make_mesh()
   model = train.create_model(config, axis_name=train.AXIS)
   tx = train.create_optimizer(config, train.learning_rate_schedule(config))
   state = jax.jit(lambda k: train.create_train_state(k, model, tx, size))(jax.random.key(0))

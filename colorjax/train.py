@@ -199,6 +199,12 @@ def eval_step(variables, batch, *, model):
 
 # ------------------------------------------------------------ the loop --
 
+def make_mesh() -> jax.sharding.Mesh:
+  """A one-axis mesh (AXIS) over every device of every process."""
+  return jax.make_mesh((jax.device_count(),), (AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
 def shard_batch(mesh, local_batch):
   """This process's slice of a batch -> a global array split over AXIS."""
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
@@ -356,8 +362,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   Returns:
     The final train state.
   """
-  mesh = jax.make_mesh((jax.device_count(),), (AXIS,),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  mesh = make_mesh()
   validate_config(config, jax.device_count())
   os.makedirs(workdir, exist_ok=True)
   train_source, train_indices, eval_source, eval_indices = _open_data(config)

@@ -1,6 +1,7 @@
 """Shared test helpers: small real-photo folders and running entry points."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -42,6 +43,13 @@ def photo_folder(tmp_path):
   folder = tmp_path / 'photos'
   write_photo_folder(str(folder), 24)
   return str(folder)
+
+
+def free_port() -> int:
+  """A TCP port on 127.0.0.1 that nothing listens on now."""
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
 
 
 def run_module(args, *, cwd=None, env=None, timeout=600, check=True):

@@ -1,7 +1,6 @@
 """Multi-process training on CPU: 2 processes x 2 devices against 1 x 4."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,14 +10,9 @@ import numpy as np
 
 from colorjax import checkpoint
 from tests.conftest import REPO
+from tests.conftest import free_port
 from tests.conftest import run_module
 from tests.conftest import tiny_overrides
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
 
 
 def _cluster(processes, devices, flags, timeout=600):
@@ -61,7 +55,7 @@ def test_unreachable_coordinator_is_a_clear_error_in_bounded_time(tmp_path, phot
   start = time.time()
   result = run_module(['colorjax.main', '--config=configs/quickstart.py',
                        *tiny_overrides(str(tmp_path / 'run'), photo_folder),
-                       f'--coordinator_address=127.0.0.1:{_free_port()}',
+                       f'--coordinator_address=127.0.0.1:{free_port()}',
                        '--num_processes=2', '--process_id=1',
                        '--distributed_timeout=3'], check=False, timeout=120)
   assert result.returncode == 1

@@ -12,6 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from colorjax import input_pipeline as ip
+from colorjax import train
 from tests.conftest import photo_crops
 from tests.conftest import write_photo_folder
 
@@ -320,8 +321,8 @@ def test_on_device_batches_equal_the_host_pipeline(tmp_path):
   source = ip.open_source(config, 'train')
   indices = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # As if 1 and 4 were gray.
   host = _train_batches(config, source, indices, steps=5)  # 20 examples: 2.5 epochs.
-  mesh = jax.make_mesh((1,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  mesh = train.make_mesh()
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
   device = ip.DeviceDataset(config, source, indices, seed=7, global_batch=4,
                             sharding=sharding)
   for step, batch in enumerate(host):
@@ -333,8 +334,8 @@ def test_on_device_refuses_mixed_sizes_and_rescaling(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 3, height=30, width=40)
   write_photo_folder(folder, 3, seed=1, height=50, width=40)
-  mesh = jax.make_mesh((1,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  mesh = train.make_mesh()
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
   config = _data_config(folder=folder, eval_fraction=0.0)
   source = ip.open_source(config, 'train')
   with pytest.raises(ip.DataError, match='comes? in 2 sizes'):

@@ -4,7 +4,6 @@ import concurrent.futures
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import serve
 from tests.conftest import REPO
+from tests.conftest import free_port
 from tests.conftest import photo_crops
 
 
@@ -99,15 +99,9 @@ def test_concurrent_requests_each_get_their_own_image(client):
     assert Image.open(io.BytesIO(response.data)).size == size
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(tiny_run):
-  port = _free_port()
+  port = free_port()
   env = dict(os.environ, PYTHONPATH=REPO)
   process = subprocess.Popen(
       [sys.executable, '-m', 'colorjax.serve', f'--checkpoint={tiny_run}', f'--port={port}',
