@@ -61,8 +61,13 @@ def default_resolution(config: dict):
   return data.get('resize_shorter') or data.get('image_size') or NATIVE
 
 
-def parse_resolution(value):
-  """'native' or a positive int from a flag's text; ValueError otherwise."""
+def parse_resolution(value, config: dict | None = None):
+  """'native' or a positive int from a flag's text; ValueError otherwise.
+
+  With the config of the model's run, 'auto' means `default_resolution(config)`.
+  """
+  if config is not None and str(value) == 'auto':
+    return default_resolution(config)
   if str(value) == NATIVE:
     return NATIVE
   try:
@@ -302,9 +307,7 @@ def main(argv, args) -> int:
     for item in missing:
       print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
     model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
-    resolution = (default_resolution(info['config'])
-                  if args.resolution.value == 'auto'
-                  else parse_resolution(args.resolution.value))
+    resolution = parse_resolution(args.resolution.value, info['config'])
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

@@ -210,9 +210,7 @@ def main(argv, args):
                        'and the output folder with --out=DIR.')
     path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
     model, variables, info = checkpoint.load_model(path)
-    resolution = (colorize.default_resolution(info['config'])
-                  if args.resolution.value == 'auto'
-                  else colorize.parse_resolution(args.resolution.value))
+    resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = open_images(args.data.value, args.tfds_data_dir.value)
     summary, rows, grid, skipped = evaluate(
         colorize.Colorizer(model, variables), source, names, resolution,

@@ -135,9 +135,7 @@ def main(argv, args):
   checkpoint.quiet_library_logs()
   try:
     model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
-    resolution = (colorize.default_resolution(info['config'])
-                  if args.resolution.value == 'auto'
-                  else colorize.parse_resolution(args.resolution.value))
+    resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -55,6 +55,9 @@ def test_function_form_and_bad_inputs(tiny_run):
   assert colorize.working_size(512, 768, colorize.NATIVE) == (512, 768)
   assert colorize.parse_resolution('native') == colorize.NATIVE
   assert colorize.parse_resolution('96') == 96
+  assert colorize.parse_resolution('auto', {'data': {'resize_shorter': 128}}) == 128
+  with pytest.raises(ValueError, match='positive number of pixels'):
+    colorize.parse_resolution('auto')  # Only a model's config gives it a meaning.
   with pytest.raises(ValueError, match='positive number of pixels'):
     colorize.parse_resolution('-3')
 
