@@ -177,7 +177,7 @@ def eval_step(variables, batch, *, model):
 
   Returns:
     ({'mse_ab', 'psnr', 'ssim', 'gray_psnr', 'gray_ssim', 'count'} sums,
-     uint8 RGB predictions).
+     uint8 RGB [batch, h, w, 3] of the model's and the gray baseline's output).
   """
   rgb = batch['rgb']
   l, ab = color.normalize(color.rgb_to_lab(rgb))
@@ -194,7 +194,8 @@ def eval_step(variables, batch, *, model):
                'gray_ssim': metrics_lib.ssim(rgb_gray, rgb_true)}
   sums = {k: jnp.sum(v * mask) for k, v in per_image.items()}
   sums['count'] = jnp.sum(mask)
-  return sums, jnp.round(rgb_pred * 255).astype(jnp.uint8)
+  to_uint8 = lambda x: jnp.round(x * 255).astype(jnp.uint8)
+  return sums, (to_uint8(rgb_pred), to_uint8(rgb_gray))
 
 
 # ------------------------------------------------------------ the loop --
@@ -217,25 +218,20 @@ def evaluate(p_eval_step, variables, eval_data, mesh, grid_size: int):
   totals, grid = None, None
   for local_batch in eval_data:
     batch = shard_batch(mesh, local_batch)
-    sums, rgb_pred = p_eval_step(variables, batch)
+    sums, (rgb_pred, rgb_gray) = p_eval_step(variables, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     if grid is None and grid_size > 0:
-      rgb, pred, mask = multihost_utils.process_allgather(
-          (batch['rgb'], rgb_pred, batch['mask']), tiled=True)
-      grid = image_grid(rgb[mask][:grid_size], pred[mask][:grid_size])
+      rgb, pred, gray, mask = multihost_utils.process_allgather(
+          (batch['rgb'], rgb_pred, rgb_gray, batch['mask']), tiled=True)
+      grid = image_grid(*(x[mask][:grid_size] for x in (gray, pred, rgb)))
   totals = jax.device_get(totals)
   count = max(float(totals.pop('count')), 1.0)
   return {k: float(v) / count for k, v in totals.items()}, grid
 
 
-def image_grid(rgb_true: np.ndarray, rgb_pred: np.ndarray) -> np.ndarray:
+def image_grid(gray: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
   """Rows of gray input | prediction | ground truth, uint8 [rows * h, 3 * w, 3]."""
-  gray = np.asarray(color.lab_to_rgb(
-      color.rgb_to_lab(rgb_true) * jnp.array([1.0, 0.0, 0.0])))
-  gray = np.round(gray * 255).astype(np.uint8)
-  rows = [np.concatenate([g, p, t], axis=1)
-          for g, p, t in zip(gray, rgb_pred, rgb_true)]
-  return np.concatenate(rows, axis=0)
+  return np.concatenate([np.concatenate(row, axis=1) for row in zip(gray, pred, truth)])
 
 
 def _is_time(step: int, every: int, last_step: int) -> bool:
