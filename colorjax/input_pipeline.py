@@ -494,10 +494,13 @@ class DeviceDataset:
     if tuple(data_config.scale_range) != (1.0, 1.0):
       raise DataError('config.data.on_device uses the images as they are: set '
                       'config.data.scale_range=(1.0, 1.0).')
-    self.plan = TrainExample(source, indices, seed=seed, image_size=data_config.image_size,
-                             resize_shorter=0, cache=False, global_batch=global_batch,
+    # Only the usable images go to the device, in the order of `indices`; the
+    # plan then picks positions in that list, with the host pipeline's choices.
+    self.plan = TrainExample(source, np.arange(len(indices)), seed=seed,
+                             image_size=data_config.image_size, resize_shorter=0,
+                             cache=False, global_batch=global_batch,
                              process_index=0, process_count=1)
-    images = [source.load(int(i)) for i in range(len(source))]
+    images = [source.load(int(i)) for i in indices]
     shapes = {image.shape for image in images}
     size = data_config.image_size
     shorter = min(next(iter(shapes))[:2])

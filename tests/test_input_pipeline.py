@@ -319,7 +319,9 @@ def test_on_device_batches_equal_the_host_pipeline(tmp_path):
   write_photo_folder(folder, 10, height=30, width=40)
   config = _data_config(folder=folder, eval_fraction=0.0)
   source = ip.open_source(config, 'train')
-  indices = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # As if 1 and 4 were gray.
+  with open(source.paths[4], 'wb') as f:
+    f.write(b'broken')  # Left out by the scan, so never loaded.
+  indices = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # As if 1 were gray and 4 broken.
   host = _train_batches(config, source, indices, steps=5)  # 20 examples: 2.5 epochs.
   mesh = train.make_mesh()
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
