@@ -3,6 +3,8 @@
 Both models read normalised lightness `l` [batch, height, width, 1] in [-1, 1]
 and return normalised chroma `ab` [batch, height, width, 2] in [-1, 1] (tanh),
 in float32 whatever `dtype` computes in (see `colorjax.color.normalize`).
+With `num_logits=Q` they return Q float32 logits per pixel instead, one per
+ab bin, for the classification loss (`colorjax.classification`).
 
 This module imports only jax, flax and numpy so that other research code can
 use the networks without colorjax's data or training dependencies:
@@ -28,6 +30,7 @@ class CNN(nn.Module):
   """
   channels: Sequence[int] = (64, 128, 256, 512, 256, 128, 64)
   dtype: Dtype = jnp.float32  # Computation dtype; parameters stay float32.
+  num_logits: int = 0  # 0: the ab head (2 channels, tanh); Q: Q logits.
 
   @nn.compact
   def __call__(self, l, *, train: bool):
@@ -35,8 +38,14 @@ class CNN(nn.Module):
     x = l.astype(self.dtype)
     for i, width in enumerate(self.channels):
       x = nn.relu(nn.Conv(width, (3, 3), dtype=self.dtype, name=f'conv{i}')(x))
-    x = nn.Conv(2, (3, 3), dtype=self.dtype, name='head')(x)
-    return jnp.tanh(x.astype(jnp.float32))
+    x = nn.Conv(self.num_logits or 2, (3, 3), dtype=self.dtype, name='head')(x)
+    return _output(x, self.num_logits)
+
+
+def _output(x, num_logits: int):
+  """The head's float32 output: tanh for ab, logits as they are."""
+  x = x.astype(jnp.float32)
+  return x if num_logits else jnp.tanh(x)
 
 
 class _ConvBlock(nn.Module):
@@ -108,6 +117,7 @@ class UNet(nn.Module):
   norm: str = 'batch'  # One of NORMS.
   dtype: Dtype = jnp.float32  # Computation dtype; parameters stay float32.
   axis_name: str | None = None  # Device axis to average BatchNorm statistics.
+  num_logits: int = 0  # 0: the ab head (2 channels, tanh); Q: Q logits.
 
   @nn.compact
   def __call__(self, l, *, train: bool):
@@ -131,26 +141,27 @@ class UNet(nn.Module):
       x = Upsample(w, dtype=self.dtype, name=f'upsample{i}')(x)
       x = jnp.concatenate([skips[i], x], axis=-1)
       x = block(w, f'up{i}')(x, train=train)
-    x = nn.Conv(2, (1, 1), dtype=self.dtype, name='head')(x)
-    return jnp.tanh(x[:, :height, :width].astype(jnp.float32))
+    x = nn.Conv(self.num_logits or 2, (1, 1), dtype=self.dtype, name='head')(x)
+    return _output(x[:, :height, :width], self.num_logits)
 
 
-def _cnn(model_config, dtype, axis_name):
+def _cnn(model_config, dtype, axis_name, num_logits):
   del axis_name  # The CNN has no BatchNorm.
-  return CNN(channels=tuple(model_config['cnn_channels']), dtype=dtype)
+  return CNN(channels=tuple(model_config['cnn_channels']), dtype=dtype,
+             num_logits=num_logits)
 
 
-def _unet(model_config, dtype, axis_name):
+def _unet(model_config, dtype, axis_name, num_logits):
   return UNet(widths=tuple(model_config['widths']),
               bottleneck=model_config['bottleneck'], norm=model_config['norm'],
-              dtype=dtype, axis_name=axis_name)
+              dtype=dtype, axis_name=axis_name, num_logits=num_logits)
 
 
 BUILDERS = {'cnn': _cnn, 'unet': _unet}
 
 
 def from_config(model_config, *, dtype: Dtype = jnp.float32,
-                axis_name: str | None = None) -> nn.Module:
+                axis_name: str | None = None, num_logits: int = 0) -> nn.Module:
   """The network that a config's `model` section describes.
 
   Args:
@@ -158,8 +169,9 @@ def from_config(model_config, *, dtype: Dtype = jnp.float32,
       'name' ('cnn' or 'unet') and that model's fields.
     dtype: computation dtype.
     axis_name: device axis for BatchNorm statistics in data-parallel training.
+    num_logits: 0 for the ab head, Q for a head of Q logits per pixel.
   """
   name = model_config['name']
   if name not in BUILDERS:
     raise ValueError(f'Model name must be one of {sorted(BUILDERS)}, not {name!r}.')
-  return BUILDERS[name](model_config, dtype, axis_name)
+  return BUILDERS[name](model_config, dtype, axis_name, num_logits)
