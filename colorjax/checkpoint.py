@@ -111,12 +111,13 @@ def load_model(path: str, *, dtype=None):
     dtype: computation dtype (default float32, whatever the run trained in).
 
   Returns:
-    (model, variables, info) where info has the checkpoint's 'step', 'path'
-    and the 'config' dict of its run.
+    (model, variables, info): `model.apply(variables, l, train=False)` gives
+    normalised ab whatever the head (see `colorjax.heads`); info has the
+    checkpoint's 'step', 'path' and the 'config' dict of its run.
   """
-  from colorjax import models  # pylint: disable=g-import-not-at-top
+  from colorjax import heads  # pylint: disable=g-import-not-at-top
   state, config = load(path)
-  model = models.from_config(config['model'], dtype=dtype or jax.numpy.float32)
+  model = heads.inference_model(config, dtype=dtype or jax.numpy.float32)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
                             'path': step_dir(path)}

@@ -14,7 +14,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Seeds parameter init, data order and augmentation.
   config.num_train_steps = 50_000  # Optimiser steps in the whole run.
   config.global_batch_size = 64  # Images per step over all devices; a multiple of the device count.
-  config.loss = 'mse'  # 'mse' (the seed's) or 'l1', on normalised ab.
+  config.loss = 'mse'  # Regression head: 'mse' (the seed's) or 'l1', on normalised ab.
   config.half_precision = False  # bfloat16 computation with float32 parameters.
   config.log_every_steps = 100  # Steps between console/TensorBoard training lines (0: last only).
   config.eval_every_steps = 2_500  # Steps between evaluations (0: last only).
@@ -24,6 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'unet'  # 'unet' or 'cnn' (the seed's 8-layer baseline).
+  config.model.head = 'regression'  # 'regression' (ab, tanh; loss below) or 'classification' (logits over ab bins).
   config.model.widths = (64, 128, 256, 512)  # U-Net channels per level, top down.
   config.model.bottleneck = 1_024  # U-Net channels at the lowest resolution.
   config.model.norm = 'batch'  # U-Net normalisation: 'batch', 'group' or 'none'.
@@ -57,6 +58,27 @@ def get_config() -> ml_collections.ConfigDict:
   config.opt.b1 = 0.9  # Adam beta1.
   config.opt.b2 = 0.999  # Adam beta2.
   config.opt.grad_clip_norm = 0.0  # Clip gradients to this global norm (0: off).
+
+  # The classification head (model.head = 'classification'); Zhang et al. 2016.
+  config.classification = ml_collections.ConfigDict()
+  config.classification.neighbours = 5  # Nearest ab bins that share each pixel's soft target.
+  config.classification.sigma = 5.0  # Width of the soft target's Gaussian, LAB units.
+  config.classification.rebalance = True  # Weight pixels by the rarity of their colour.
+  config.classification.mix = 0.5  # lambda: weight of the uniform distribution mixed into the prior.
+  config.classification.prior_sigma = 5.0  # Smoothing of the empirical prior, LAB units.
+  config.classification.prior = ''  # .npz from `python -m colorjax.prior` ('': computed into <workdir>/ab_prior.npz).
+  config.classification.prior_images = 2_000  # Images the prior is counted over (evenly spaced).
+  config.classification.temperature = 0.38  # Annealed-mean temperature at inference (1: mean, 0: mode).
+
+  # Adversarial training (pix2pix; configs/unet_gan.py): the model is the generator.
+  config.gan = ml_collections.ConfigDict()
+  config.gan.enabled = False  # Train against a PatchGAN discriminator (regression head only).
+  config.gan.loss = 'nonsaturating'  # 'nonsaturating' (-log D) or 'lsgan' (least squares).
+  config.gan.l1_weight = 100.0  # Weight of the L1 term on normalised ab beside the adversarial loss.
+  config.gan.disc_widths = (64, 128, 256, 512)  # PatchGAN widths (70x70 receptive field at any widths).
+  config.gan.disc_learning_rate = 2e-4  # Discriminator's peak Adam learning rate (same schedule shape).
+  config.gan.disc_b1 = 0.5  # Discriminator's Adam beta1.
+  config.gan.init_from = ''  # Regression run or step directory to start the generator from ('': fresh).
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 256  # Images per eval batch over all devices; a multiple of the device count.

@@ -1,0 +1,296 @@
+"""Colour as classification (Zhang, Isola and Efros, ECCV 2016).
+
+The ab plane is quantised on a grid of 10 LAB units; the network predicts, per
+pixel, a distribution over the Q grid points that sRGB colours reach, and is
+trained with a cross-entropy against soft-encoded targets, re-weighted so that
+rare (saturated) colours count more. At inference the distribution becomes one
+colour by the annealed mean, which interpolates between the mean (T=1, the
+brown average that regression gives) and the mode (T->0, vivid but patchy).
+
+  bins = ab_bins()                                   # [Q, 2] a, b
+  weights = rebalance_weights(prior, bins)           # from compute_prior
+  loss = rebalanced_cross_entropy(logits, ab, bins, weights)
+  ab = annealed_mean(logits, bins, temperature=0.38)
+
+The bins. A grid point is kept when some sRGB colour has it as its nearest
+grid point, i.e. when its 10x10 cell holds a colour that a photo can contain:
+every bin is in gamut, and every colour is within half a cell (a, b each at
+most 5) of its bin. That gives Q = 261 for sRGB with scikit-image's LAB (D65,
+2-degree observer). Zhang et al. report 313 "in-gamut" points; their published
+list holds all 261 of these plus 52 points around the border whose cells no
+sRGB colour reaches (up to 14.9 LAB units from the nearest one), so it is not
+reproduced by any in-gamut test on sRGB that we found; we keep the strict set,
+which also drops classes that no training pixel can ever belong to.
+"""
+
+import functools
+from typing import Iterable
+
+import jax
+from jax import lax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax import color
+
+GRID = 10.0  # Spacing of the ab grid, LAB units.
+
+
+def _rgb_cube_surface() -> np.ndarray:
+  """Every 8-bit colour with at least one channel at 0 or 255, uint8 [n, 3].
+
+  The ab projection of the sRGB solid is the projection of its surface (a line
+  along L through any colour of the solid leaves it through the surface), so
+  these 6 * 256**2 colours reach every ab cell the whole cube reaches.
+  """
+  v = np.arange(256, dtype=np.uint8)
+  u, w = [x.ravel() for x in np.meshgrid(v, v, indexing='ij')]
+  faces = []
+  for channel in range(3):
+    for value in (0, 255):
+      face = np.empty((u.size, 3), np.uint8)
+      others = [c for c in range(3) if c != channel]
+      face[:, channel], face[:, others[0]], face[:, others[1]] = value, u, w
+      faces.append(face)
+  return np.concatenate(faces)
+
+
+@functools.lru_cache(maxsize=4)
+def ab_bins(grid: float = GRID) -> np.ndarray:
+  """The in-gamut ab bins: grid points that are the nearest grid point of some
+  sRGB colour, float32 [Q, 2] (a, b), sorted by a then b. Q = 261 at grid 10."""
+  lab = np.asarray(jax.jit(color.rgb_to_lab)(_rgb_cube_surface()), np.float64)
+  cells = np.unique(np.round(lab[:, 1:] / grid).astype(np.int64), axis=0)
+  return (cells * grid).astype(np.float32)
+
+
+def num_bins(grid: float = GRID) -> int:
+  return len(ab_bins(grid))
+
+
+_REACH = 2  # soft_encode looks for bins within this many cells of a value's own.
+
+
+def _cell_table(bins, grid: float):
+  """Bin index of each grid cell (-1: not a bin) over the bins' bounding box
+  widened by _REACH + 1 cells, and the cell coordinates of the table's origin."""
+  cells = np.round(np.asarray(bins) / grid).astype(np.int64)
+  low = cells.min(axis=0) - _REACH - 1
+  table = np.full(cells.max(axis=0) + _REACH + 1 - low + 1, -1, np.int32)
+  table[tuple((cells - low).T)] = np.arange(len(cells))
+  return table, low
+
+
+def soft_encode(ab, bins, *, neighbours: int = 5, sigma: float = 5.0,
+                grid: float = GRID):
+  """The soft-encoded target of each ab value: its nearest bins, weighted by a
+  Gaussian of the distance, summing to 1.
+
+  The candidates are the bins among the 5x5 grid points around the value's
+  own cell, so the cost is independent of Q (a full top-k over Q bins costs
+  70x more on a CPU). That is exact whenever the value's `neighbours` nearest
+  bins lie within 20 LAB units, which holds inside the gamut; at its border,
+  bins two cells away may stand in for farther nearer ones, and Gaussian
+  weights there are below exp(-8) anyway. Values beyond the bins' cells (no
+  sRGB colour is) are first clamped to them.
+
+  Args:
+    ab: [..., 2] in LAB units.
+    bins: [Q, 2], grid points (as `ab_bins` returns).
+    neighbours: how many nearest bins share the weight (at most 25).
+    sigma: the Gaussian's width, LAB units.
+    grid: the bins' grid spacing.
+
+  Returns:
+    (indices int32 [..., neighbours], weights float32 [..., neighbours]), the
+    nearest bin first. `dense` turns them into [..., Q] distributions.
+  """
+  table, low = _cell_table(bins, grid)
+  bins = np.asarray(bins, np.float32)
+  ab = jnp.clip(ab.astype(jnp.float32), bins.min(axis=0) - grid / 2,
+                bins.max(axis=0) + grid / 2)
+  reach = np.arange(-_REACH, _REACH + 1)
+  offsets = np.stack(np.meshgrid(reach, reach, indexing='ij'), -1).reshape(-1, 2)
+  candidates = jnp.round(ab / grid).astype(jnp.int32)[..., None, :] + offsets
+  position = candidates - low
+  index = jnp.asarray(table)[position[..., 0], position[..., 1]]
+  d2 = jnp.sum(jnp.square(ab[..., None, :] - candidates * grid), axis=-1)
+  d2 = jnp.where(index >= 0, d2, jnp.inf)
+  # The `neighbours` smallest by repeated argmin: on a CPU, lax.top_k over
+  # these 25 candidates takes 30x longer than the whole network's loss.
+  nearest, distances = [], []
+  for _ in range(neighbours):
+    best = jnp.argmin(d2, axis=-1)[..., None]
+    nearest.append(jnp.take_along_axis(index, best, axis=-1))
+    distances.append(jnp.take_along_axis(d2, best, axis=-1))
+    d2 = jnp.where(jnp.arange(d2.shape[-1]) == best, jnp.inf, d2)
+  indices = jnp.concatenate(nearest, axis=-1)
+  d2 = jnp.concatenate(distances, axis=-1)
+  # Shift by the nearest distance before exponentiating: identical weights,
+  # no underflow for colours far from every bin.
+  weights = jax.nn.softmax(-(d2 - d2[..., :1]) / (2 * sigma ** 2), axis=-1)
+  return indices, weights
+
+
+def dense(indices, weights, num_classes: int):
+  """[..., Q] distributions from `soft_encode`'s (indices, weights)."""
+  classes = jnp.arange(num_classes)
+  # One [..., Q] pass per neighbour: no [..., neighbours, Q] intermediate.
+  return sum(jnp.where(classes == indices[..., i, None], weights[..., i, None], 0.0)
+             for i in range(indices.shape[-1]))
+
+
+def smooth(prior, bins, *, sigma: float = 5.0) -> np.ndarray:
+  """The prior blurred over the ab plane by a Gaussian of width sigma (LAB
+  units), renormalised: a kernel estimate over the bin centres."""
+  bins = np.asarray(bins, np.float64)
+  d2 = np.sum(np.square(bins[:, None] - bins[None]), axis=-1)
+  kernel = np.exp(-d2 / (2 * sigma ** 2))
+  smoothed = kernel @ np.asarray(prior, np.float64)
+  return smoothed / smoothed.sum()
+
+
+def rebalance_weights(prior, bins, *, mix: float = 0.5,
+                      sigma: float = 5.0) -> np.ndarray:
+  """Class weights w ~ 1 / ((1 - mix) * p~ + mix / Q), scaled so that their
+  expectation under the smoothed prior p~ is 1 (Zhang et al., eq. 4).
+
+  Args:
+    prior: [Q] empirical bin probabilities (or counts) of the training data.
+    bins: [Q, 2].
+    mix: lambda, the weight of the uniform distribution in the mixture.
+    sigma: the prior's smoothing width, LAB units.
+
+  Returns:
+    float32 [Q].
+  """
+  prior = np.asarray(prior, np.float64)
+  smoothed = smooth(prior / prior.sum(), bins, sigma=sigma)
+  weights = 1.0 / ((1 - mix) * smoothed + mix / len(prior))
+  return (weights / np.sum(smoothed * weights)).astype(np.float32)
+
+
+def rebalanced_cross_entropy(logits, ab, bins, class_weights, *,
+                             neighbours: int = 5, sigma: float = 5.0):
+  """Mean over pixels of w(nearest bin) * cross-entropy(soft target, logits).
+
+  Args:
+    logits: [..., Q].
+    ab: [..., 2] in LAB units.
+    bins: [Q, 2].
+    class_weights: [Q], from `rebalance_weights` (ones: no rebalancing).
+  """
+  indices, weights = soft_encode(ab, bins, neighbours=neighbours, sigma=sigma)
+  logits = logits.astype(jnp.float32)
+  target = lax.stop_gradient(dense(indices, weights, logits.shape[-1]))
+  # sum(target) = 1, so -sum(target * log_softmax) = logsumexp - sum(target * logits):
+  # elementwise gradients, none of take_along_axis's scatters (slow on CPUs).
+  cross_entropy = (jax.nn.logsumexp(logits, axis=-1)
+                   - jnp.sum(target * logits, axis=-1))
+  pixel_weights = jnp.asarray(class_weights, jnp.float32)[indices[..., 0]]
+  return jnp.mean(pixel_weights * cross_entropy)
+
+
+def annealed_mean(logits, bins, temperature: float = 0.38):
+  """The ab value [..., 2] (LAB units) that a distribution's logits decode to:
+  the mean of softmax(logits / T). T=1 gives the distribution's mean; T=0 its
+  mode (the most probable bin)."""
+  bins = jnp.asarray(bins, jnp.float32)
+  logits = logits.astype(jnp.float32)
+  if temperature == 0:
+    return bins[jnp.argmax(logits, axis=-1)]
+  # log(p) / T = logits / T up to a constant that the softmax removes.
+  return jax.nn.softmax(logits / temperature, axis=-1) @ bins
+
+
+# ------------------------------------------------------------------ prior --
+
+def nearest_bins(ab, bins, grid: float = GRID) -> np.ndarray:
+  """Index of the nearest bin of each ab value [n, 2] (LAB units), int [n].
+
+  A table lookup of the grid cell, since bins are grid points; values whose
+  cell is not a bin (none for sRGB colours) fall back to a full search.
+  """
+  ab, bins = np.asarray(ab, np.float64), np.asarray(bins)
+  cells = np.round(bins / grid).astype(np.int64)
+  low = cells.min(axis=0)
+  table = np.full(cells.max(axis=0) - low + 1, -1, np.int64)
+  table[tuple((cells - low).T)] = np.arange(len(bins))
+  position = np.round(ab / grid).astype(np.int64) - low
+  inside = np.all((position >= 0) & (position < table.shape), axis=-1)
+  index = np.full(len(ab), -1, np.int64)
+  index[inside] = table[tuple(position[inside].T)]
+  missed = index < 0
+  if missed.any():
+    distance = np.sum(np.square(ab[missed, None] - bins), axis=-1)
+    index[missed] = np.argmin(distance, axis=-1)
+  return index
+
+
+def compute_prior(images: Iterable[np.ndarray], bins, *,
+                  chunk: int = 1 << 20) -> np.ndarray:
+  """How many pixels of `images` (uint8 RGB [h, w, 3]) fall in each bin,
+  float64 [Q]. Pixels are converted to LAB in fixed-size chunks (one
+  compilation)."""
+  to_ab = jax.jit(lambda rgb: color.rgb_to_lab(rgb)[:, 1:])
+  counts = np.zeros(len(bins), np.float64)
+  pending, size = [], 0
+
+  def flush():
+    pixels = np.concatenate(pending)
+    for start in range(0, len(pixels), chunk):
+      part = pixels[start:start + chunk]
+      padded = np.zeros((chunk, 3), np.uint8)
+      padded[:len(part)] = part
+      ab = np.asarray(to_ab(padded))[:len(part)]
+      counts[:] += np.bincount(nearest_bins(ab, bins), minlength=len(bins))
+    pending.clear()
+
+  for rgb in images:
+    pending.append(np.asarray(rgb, np.uint8).reshape(-1, 3))
+    size += len(pending[-1])
+    if size >= chunk:
+      flush()
+      size = 0
+  if pending:
+    flush()
+  return counts
+
+
+def save_prior(path: str, counts, bins, **info) -> None:
+  """Stores bin counts with their bins (and any descriptive fields) as .npz."""
+  np.savez(path, counts=np.asarray(counts, np.float64),
+           bins=np.asarray(bins, np.float32),
+           **{k: np.asarray(v) for k, v in info.items()})
+
+
+def load_prior(path: str, bins) -> np.ndarray:
+  """The bin counts stored at `path`, checked against `bins`.
+
+  Raises:
+    ValueError: the file was computed for other bins.
+  """
+  with np.load(path) as data:
+    stored, counts = data['bins'], data['counts']
+  if stored.shape != np.shape(bins) or not np.allclose(stored, bins):
+    raise ValueError(f'The ab prior {path} was computed for {len(stored)} other '
+                     f'bins, not these {len(bins)}; recompute it with '
+                     'python -m colorjax.prior.')
+  return counts
+
+
+class Decoded:
+  """A classification network seen as an ab network: `apply` returns the
+  normalised ab of the annealed mean, like a regression model's output, so
+  evaluation, colorize and serve use either kind the same way."""
+
+  def __init__(self, net, bins, temperature: float):
+    self.net, self.temperature = net, temperature
+    self.bins = np.asarray(bins, np.float32)
+
+  def init(self, *args, **kwargs):
+    return self.net.init(*args, **kwargs)
+
+  def apply(self, variables, l, *, train: bool = False, **kwargs):
+    logits = self.net.apply(variables, l, train=train, **kwargs)
+    return annealed_mean(logits, self.bins, self.temperature) / color.AB_SCALE

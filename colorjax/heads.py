@@ -1,0 +1,41 @@
+"""What a network's output means, and the network a run's config describes.
+
+Two heads:
+  'regression'      the network returns normalised ab (tanh), trained with
+                    MSE or L1 (`config.loss`);
+  'classification'  it returns logits over the ab bins of
+                    `colorjax.classification`, trained with the rebalanced
+                    cross-entropy and decoded by the annealed mean.
+
+`inference_model` hides the difference: its `apply` returns normalised ab for
+either head, so evaluation, colorize and serve need not know which one a
+checkpoint holds (its stored config says).
+"""
+
+import jax.numpy as jnp
+
+from colorjax import classification
+from colorjax import models
+
+HEADS = ('regression', 'classification')
+
+
+def head(config) -> str:
+  """The head of a run's config (a ConfigDict, or the dict a checkpoint stores)."""
+  return config['model'].get('head', 'regression')  # Older runs had no head.
+
+
+def create_model(config, *, dtype=jnp.float32, axis_name: str | None = None):
+  """The network itself: for the classification head, Q logits per pixel."""
+  num_logits = classification.num_bins() if head(config) == 'classification' else 0
+  return models.from_config(config['model'], dtype=dtype, axis_name=axis_name,
+                            num_logits=num_logits)
+
+
+def inference_model(config, *, dtype=jnp.float32):
+  """The network as a function of l that returns normalised ab, whatever its head."""
+  net = create_model(config, dtype=dtype)
+  if head(config) == 'classification':
+    return classification.Decoded(net, classification.ab_bins(),
+                                  config['classification']['temperature'])
+  return net

@@ -1,0 +1,164 @@
+"""The classification head: bins, soft targets, rebalancing, annealed mean, prior."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import skimage.color
+
+from colorjax import classification
+from colorjax import models
+
+
+def _occupied_cells(rgb_uint8):
+  """Grid-10 cells that colours fall in, by scikit-image's LAB (the reference)."""
+  lab = skimage.color.rgb2lab(rgb_uint8.reshape(-1, 1, 3)).reshape(-1, 3)
+  return set(map(tuple, np.round(lab[:, 1:] / 10).astype(int) * 10))
+
+
+def test_bins_are_the_grid_points_that_srgb_colours_reach():
+  bins = classification.ab_bins()
+  assert bins.shape == (261, 2) and classification.num_bins() == 261
+  ours = set(map(tuple, bins.astype(int)))
+  # Every 8-bit colour's cell is a bin: a lattice through the whole cube...
+  v = np.append(np.arange(0, 256, 3), 255).astype(np.uint8)
+  cube = np.stack(np.meshgrid(v, v, v, indexing='ij'), -1)
+  assert _occupied_cells(cube) <= ours
+  # ...and every bin holds colours: the cube's surface (which reaches every
+  # ab the solid reaches) at full 8-bit resolution, converted by scikit-image.
+  assert _occupied_cells(classification._rgb_cube_surface()) == ours
+  # In gamut: each bin centre is within half a cell of a real colour.
+  np.testing.assert_array_equal(bins % 10, 0)
+  assert bins[:, 0].min() == -90 and bins[:, 0].max() == 100
+  assert bins[:, 1].min() == -110 and bins[:, 1].max() == 90
+
+
+def test_soft_encoding_weights_nearest_bins_by_a_gaussian_and_sums_to_one():
+  bins = classification.ab_bins()
+  ab = jnp.array([[3.0, -7.0], [0.0, 0.0], [55.5, 12.25], [-86.2, 83.0]])
+  indices, weights = classification.soft_encode(ab, bins, neighbours=5, sigma=5.0)
+  np.testing.assert_allclose(np.sum(weights, -1), 1.0, atol=1e-6)
+  distances = np.linalg.norm(np.asarray(ab)[:, None] - bins, axis=-1)
+  for i in range(len(ab)):
+    np.testing.assert_array_equal(np.sort(indices[i]), np.sort(np.argsort(distances[i])[:5]))
+    expected = np.exp(-distances[i][indices[i]] ** 2 / 50.0)
+    np.testing.assert_allclose(weights[i], expected / expected.sum(), rtol=1e-5)
+  assert np.all(np.diff(weights, axis=-1) <= 1e-7)  # Nearest first.
+  assert int(indices[1, 0]) == int(np.argmin(distances[1]))  # (0, 0) is a bin.
+  target = classification.dense(indices, weights, len(bins))
+  assert target.shape == (4, 261)
+  np.testing.assert_allclose(np.sum(target, -1), 1.0, atol=1e-6)
+
+
+def test_rebalancing_weights_have_expectation_one_and_favour_rare_colours():
+  bins = classification.ab_bins()
+  rng = np.random.default_rng(0)
+  counts = rng.gamma(0.3, size=len(bins)) * 1000
+  counts[np.argmin(np.linalg.norm(bins, axis=-1))] = 1e6  # Gray dominates.
+  weights = classification.rebalance_weights(counts, bins, mix=0.5, sigma=5.0)
+  smoothed = classification.smooth(counts / counts.sum(), bins, sigma=5.0)
+  np.testing.assert_allclose(np.sum(smoothed * weights), 1.0, rtol=1e-6)
+  assert weights[np.argmax(smoothed)] == weights.min()
+  assert weights[np.argmin(smoothed)] == weights.max()
+  # mix = 1 is the uniform distribution: no rebalancing.
+  np.testing.assert_allclose(
+      classification.rebalance_weights(counts, bins, mix=1.0), 1.0, rtol=1e-6)
+  # Smoothing keeps the total and spreads a lone bin's mass to its neighbours.
+  lone = np.zeros(len(bins))
+  lone[100] = 1
+  spread = classification.smooth(lone, bins, sigma=5.0)
+  assert spread.sum() == pytest.approx(1.0) and 0.4 < spread[100] < 1
+  neighbours = np.linalg.norm(bins - bins[100], axis=-1) == 10
+  np.testing.assert_allclose(spread[neighbours], spread[100] * np.exp(-2), rtol=1e-6)
+
+
+def test_annealed_mean_is_the_mean_at_t1_and_the_mode_as_t_goes_to_0():
+  bins = classification.ab_bins()
+  logits = jax.random.normal(jax.random.key(0), (3, 4, len(bins))) * 3
+  p = jax.nn.softmax(logits, axis=-1)
+  np.testing.assert_allclose(classification.annealed_mean(logits, bins, 1.0),
+                             p @ bins, rtol=1e-5, atol=1e-4)
+  mode = bins[np.argmax(logits, axis=-1)]
+  np.testing.assert_allclose(classification.annealed_mean(logits, bins, 0.0), mode)
+  np.testing.assert_allclose(classification.annealed_mean(logits, bins, 1e-3),
+                             mode, atol=1e-3)
+  # In between: more saturated than the mean, on average.
+  chroma = lambda ab: float(jnp.mean(jnp.linalg.norm(ab, axis=-1)))
+  assert (chroma(classification.annealed_mean(logits, bins, 0.38))
+          > chroma(classification.annealed_mean(logits, bins, 1.0)))
+
+
+def test_rebalanced_cross_entropy_matches_the_dense_formula():
+  bins = classification.ab_bins()
+  key_logits, key_ab = jax.random.split(jax.random.key(1))
+  logits = jax.random.normal(key_logits, (2, 3, 5, len(bins)))
+  ab = jax.random.uniform(key_ab, (2, 3, 5, 2), minval=-60, maxval=60)
+  class_weights = np.linspace(0.5, 2.0, len(bins)).astype(np.float32)
+  loss = classification.rebalanced_cross_entropy(logits, ab, bins, class_weights)
+  indices, weights = classification.soft_encode(ab, bins)
+  target = classification.dense(indices, weights, len(bins))
+  cross_entropy = -np.sum(target * jax.nn.log_softmax(logits), axis=-1)
+  nearest = np.argmin(np.linalg.norm(np.asarray(ab)[..., None, :] - bins, axis=-1), -1)
+  expected = np.mean(class_weights[nearest] * cross_entropy)
+  assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+  # The logits of the target distribution itself minimise the loss.
+  best = classification.rebalanced_cross_entropy(
+      jnp.log(target + 1e-12), ab, bins, np.ones(len(bins)))
+  assert float(best) < float(classification.rebalanced_cross_entropy(
+      logits, ab, bins, np.ones(len(bins))))
+
+
+def test_prior_counts_every_pixel_in_its_nearest_bin():
+  bins = classification.ab_bins()
+  red = np.zeros((30, 20, 3), np.uint8)
+  red[..., 0] = 255
+  gray = np.full((7, 9, 3), 128, np.uint8)
+  counts = classification.compute_prior([red, gray, red], bins, chunk=256)
+  assert counts.sum() == 2 * 600 + 63
+  lab_red = skimage.color.rgb2lab(red[:1, :1])[0, 0]
+  red_bin = np.argmin(np.linalg.norm(bins - lab_red[1:], axis=-1))
+  gray_bin = np.argmin(np.linalg.norm(bins, axis=-1))
+  assert counts[red_bin] == 1200 and counts[gray_bin] == 63
+
+
+def test_prior_files_round_trip_and_refuse_other_bins(tmp_path):
+  bins = classification.ab_bins()
+  counts = np.arange(len(bins), dtype=np.float64)
+  path = str(tmp_path / 'prior.npz')
+  classification.save_prior(path, counts, bins, images=3, source='test')
+  np.testing.assert_array_equal(classification.load_prior(path, bins), counts)
+  with pytest.raises(ValueError, match='recompute it with python -m colorjax.prior'):
+    classification.load_prior(path, bins[:-1])
+
+
+@pytest.mark.parametrize('model', [
+    models.CNN(channels=(4, 4), num_logits=261),
+    models.UNet(widths=(4, 8), bottleneck=8, num_logits=261)])
+def test_networks_have_a_head_of_q_logits(model):
+  l = jnp.zeros((2, 12, 20, 1))
+  variables = model.init(jax.random.key(0), l, train=False)
+  logits = model.apply(variables, l, train=False)
+  assert logits.shape == (2, 12, 20, 261) and logits.dtype == jnp.float32
+  decoded = classification.Decoded(model, classification.ab_bins(), 0.38)
+  ab = decoded.apply(variables, l)
+  assert ab.shape == (2, 12, 20, 2) and float(jnp.max(jnp.abs(ab))) <= 110 / 128
+
+
+def test_nearest_bin_lookup_equals_a_full_search():
+  bins = classification.ab_bins()
+  ab = np.random.default_rng(0).uniform(-130, 130, (5000, 2))  # Out of gamut too.
+  full = np.argmin(np.linalg.norm(ab[:, None] - bins, axis=-1), axis=-1)
+  np.testing.assert_array_equal(classification.nearest_bins(ab, bins), full)
+
+
+def test_soft_encoding_of_photo_colours_equals_a_full_search():
+  """The 5x5-cell candidate search finds the exact nearest bins of sRGB colours."""
+  bins = classification.ab_bins()
+  rgb = np.random.default_rng(1).integers(0, 256, (20000, 3), dtype=np.uint8)
+  rgb[:6] = [[0, 255, 0], [0, 0, 255], [255, 0, 255], [255, 255, 0], [255, 0, 0], [0, 255, 255]]
+  ab = skimage.color.rgb2lab(rgb[:, None])[:, 0, 1:]
+  indices, _ = classification.soft_encode(jnp.asarray(ab, jnp.float32), bins)
+  distances = np.linalg.norm(ab[:, None] - bins, axis=-1)
+  nearest = np.sort(distances, axis=-1)[:, :5]
+  found = np.take_along_axis(distances, np.asarray(indices), axis=-1)
+  np.testing.assert_allclose(found, nearest, atol=1e-3)
