@@ -26,10 +26,14 @@ import numpy as np
 import optax
 
 from colorjax import checkpoint
+from colorjax import classification
 from colorjax import color
+from colorjax import gan
+from colorjax import heads
 from colorjax import input_pipeline
 from colorjax import metrics as metrics_lib
 from colorjax import models
+from colorjax import prior
 
 AXIS = 'data'  # Name of the mesh axis the batch is split over.
 
@@ -56,9 +60,39 @@ SCHEDULES = ('constant', 'cosine')
 
 
 def create_model(config, *, axis_name: str | None = None) -> nn.Module:
-  """The network that `config.model` describes, bf16 if `config.half_precision`."""
-  dtype = jnp.bfloat16 if config.half_precision else jnp.float32
-  return models.from_config(config.model, dtype=dtype, axis_name=axis_name)
+  """The network that `config.model` describes, bf16 if `config.half_precision`:
+  with the classification head, one logit per ab bin."""
+  return heads.create_model(config, dtype=_dtype(config), axis_name=axis_name)
+
+
+def inference_model(config):
+  """`create_model`, but always returning normalised ab (see `heads`)."""
+  return heads.inference_model(config, dtype=_dtype(config))
+
+
+def _dtype(config):
+  return jnp.bfloat16 if config.half_precision else jnp.float32
+
+
+def make_loss(config, class_weights=None) -> Callable:
+  """(network output, normalised true ab) -> scalar loss for the config's head.
+
+  Args:
+    class_weights: [Q] rebalancing weights for the classification head (None:
+      all ones).
+  """
+  if heads.head(config) == 'regression':
+    return LOSSES[config.loss]
+  cls = config.classification
+  bins = classification.ab_bins()
+  if class_weights is None:
+    class_weights = np.ones(len(bins), np.float32)
+
+  def loss(logits, ab):
+    return classification.rebalanced_cross_entropy(
+        logits, ab * color.AB_SCALE, bins, class_weights,
+        neighbours=cls.neighbours, sigma=cls.sigma)
+  return loss
 
 
 def validate_config(config, device_count: int) -> None:
@@ -71,6 +105,13 @@ def validate_config(config, device_count: int) -> None:
         f'not {config.model.name!r}.')
   check(config.model.norm in models.NORMS,
         f'config.model.norm must be one of {models.NORMS}, not {config.model.norm!r}.')
+  check(heads.head(config) in heads.HEADS,
+        f'config.model.head must be one of {heads.HEADS}, not {config.model.head!r}.')
+  check(not config.gan.enabled or heads.head(config) == 'regression',
+        'config.gan.enabled needs config.model.head = "regression": the '
+        'generator returns ab for the discriminator to judge.')
+  check(config.gan.loss in gan.LOSSES,
+        f'config.gan.loss must be one of {gan.LOSSES}, not {config.gan.loss!r}.')
   check(config.loss in LOSSES,
         f'config.loss must be one of {sorted(LOSSES)}, not {config.loss!r}.')
   check(config.opt.schedule in SCHEDULES,
@@ -94,24 +135,60 @@ def validate_config(config, device_count: int) -> None:
           f'not {config[field]}.')
 
 
-def learning_rate_schedule(config) -> optax.Schedule:
-  """Linear warm-up from 0, then constant or cosine decay to `final_lr_fraction`."""
+def learning_rate_schedule(config, peak: float | None = None) -> optax.Schedule:
+  """Linear warm-up from 0 to `peak` (default config.opt.learning_rate), then
+  constant or cosine decay to `final_lr_fraction` of it."""
   opt, steps = config.opt, config.num_train_steps
+  peak = opt.learning_rate if peak is None else peak
   if opt.schedule == 'cosine':
     return optax.warmup_cosine_decay_schedule(
-        0.0, opt.learning_rate, opt.warmup_steps, steps,
-        end_value=opt.learning_rate * opt.final_lr_fraction)
+        0.0, peak, opt.warmup_steps, steps, end_value=peak * opt.final_lr_fraction)
   return optax.join_schedules(
-      [optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps),
-       optax.constant_schedule(opt.learning_rate)], [opt.warmup_steps])
+      [optax.linear_schedule(0.0, peak, opt.warmup_steps),
+       optax.constant_schedule(peak)], [opt.warmup_steps])
 
 
-def create_optimizer(config, schedule) -> optax.GradientTransformation:
+def create_optimizer(config, schedule, b1: float | None = None) -> optax.GradientTransformation:
   """Adam (the seed's optimiser), with optional global-norm clipping."""
-  adam = optax.adam(schedule, b1=config.opt.b1, b2=config.opt.b2)
+  adam = optax.adam(schedule, b1=config.opt.b1 if b1 is None else b1, b2=config.opt.b2)
   if config.opt.grad_clip_norm > 0:
     return optax.chain(optax.clip_by_global_norm(config.opt.grad_clip_norm), adam)
   return adam
+
+
+def create_state(config, rng, generator=None, *, model):
+  """The fresh train state of a config: a TrainState, or a GANState with the
+  discriminator when config.gan.enabled (its generator starting from
+  `generator`'s params and batch_stats if given)."""
+  tx = create_optimizer(config, learning_rate_schedule(config))
+  if not config.gan.enabled:
+    return create_train_state(rng, model, tx, config.data.image_size)
+  disc_tx = create_optimizer(
+      config, learning_rate_schedule(config, config.gan.disc_learning_rate),
+      b1=config.gan.disc_b1)
+  disc = gan.PatchGAN(widths=tuple(config.gan.disc_widths), dtype=_dtype(config))
+  return gan.create_state(rng, model, disc, tx, disc_tx, config.data.image_size,
+                          generator)
+
+
+def generator_warm_start(config, model):
+  """params and batch_stats of the regression checkpoint config.gan.init_from."""
+  path = config.gan.init_from
+  try:
+    state, _ = checkpoint.load(path)
+  except FileNotFoundError as e:
+    raise ConfigError(f'config.gan.init_from: {e}') from e
+  variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
+  expected = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False))
+  if jax.tree.structure(expected) != jax.tree.structure(variables) or any(
+      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected),
+                                         jax.tree.leaves(variables))):
+    raise ConfigError(f'config.gan.init_from ({path}) holds another network than '
+                      'config.model describes; start from a regression run of '
+                      'the same model settings.')
+  logging.info('Generator warm start from %s.', path)
+  return variables
 
 
 def create_train_state(rng, model, tx, image_size: int) -> TrainState:
@@ -132,7 +209,7 @@ def train_step(state: TrainState, batch, rng, *, loss_fn: Callable,
     state: the replicated train state.
     batch: {'rgb': uint8 [local_batch, height, width, 3]}.
     rng: the run's key; this step's randomness is fold_in(rng, step).
-    loss_fn: (ab_pred, ab_true) -> scalar.
+    loss_fn: (network output, normalised true ab) -> scalar.
     learning_rate_fn: the schedule, for logging.
 
   Returns:
@@ -143,10 +220,10 @@ def train_step(state: TrainState, batch, rng, *, loss_fn: Callable,
   l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
 
   def loss_and_updates(params):
-    ab_pred, updates = state.apply_fn(
+    outputs, updates = state.apply_fn(
         {'params': params, 'batch_stats': state.batch_stats}, l, train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
-    return loss_fn(ab_pred, ab), updates
+    return loss_fn(outputs, ab), updates
 
   (loss, updates), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(
       state.params)
@@ -160,10 +237,16 @@ def train_step(state: TrainState, batch, rng, *, loss_fn: Callable,
   return new_state, metrics
 
 
-def make_train_step(mesh, config):
-  """`train_step` mapped over the mesh's devices and jitted; donates the state."""
-  step = functools.partial(train_step, loss_fn=LOSSES[config.loss],
-                           learning_rate_fn=learning_rate_schedule(config))
+def make_train_step(mesh, config, class_weights=None):
+  """`train_step` (or `gan.train_step` when config.gan.enabled) mapped over the
+  mesh's devices and jitted; donates the state."""
+  if config.gan.enabled:
+    step = functools.partial(gan.train_step, axis=AXIS, loss=config.gan.loss,
+                             l1_weight=config.gan.l1_weight,
+                             learning_rate_fn=learning_rate_schedule(config))
+  else:
+    step = functools.partial(train_step, loss_fn=make_loss(config, class_weights),
+                             learning_rate_fn=learning_rate_schedule(config))
   P = jax.sharding.PartitionSpec
   # check_vma=False: classic pmap semantics, where per-device gradients are
   # averaged explicitly by the pmean in train_step.
@@ -365,17 +448,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
   rng_init, rng_steps = jax.random.split(jax.random.key(config.seed))
   model = create_model(config, axis_name=AXIS)
-  tx = create_optimizer(config, learning_rate_schedule(config))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  state = jax.jit(functools.partial(create_train_state, model=model, tx=tx,
-                                    image_size=config.data.image_size),
-                  out_shardings=replicated)(rng_init)
   mngr = checkpoint.manager(workdir, keep=config.keep_checkpoints)
+  # A warm start is only read when the run has no checkpoint of its own.
+  generator = None
+  if config.gan.enabled and config.gan.init_from and mngr.latest_step() is None:
+    generator = generator_warm_start(config, model)
+  state = jax.jit(functools.partial(create_state, config, model=model),
+                  out_shardings=replicated)(rng_init, generator)
   state = _restore_or_init(mngr, state, workdir)
   start_step = int(state.step)
 
-  p_train_step = make_train_step(mesh, config)
-  p_eval_step = jax.jit(functools.partial(eval_step, model=create_model(config)))
+  class_weights = None
+  if heads.head(config) == 'classification':
+    try:
+      class_weights = prior.class_weights(config, workdir, train_source,
+                                          train_indices)
+    except ValueError as e:
+      raise ConfigError(str(e)) from e
+  p_train_step = make_train_step(mesh, config, class_weights)
+  p_eval_step = jax.jit(functools.partial(eval_step, model=inference_model(config)))
   train_data = _train_data(config, mesh, train_source, train_indices, start_step)
   eval_data = input_pipeline.eval_batches(
       config.data, eval_source, eval_indices,

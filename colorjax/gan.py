@@ -1,0 +1,157 @@
+"""Adversarial training (pix2pix, Isola et al. 2017): the U-Net as generator.
+
+A 70x70 PatchGAN discriminator sees the lightness with either the true or the
+generated ab and scores every 70x70 patch real or fake; the generator is
+trained to fool it plus `gan.l1_weight` times the L1 distance to the true ab
+(100 by default, as in pix2pix), which keeps the colours where they belong
+while the adversarial term pushes them off the desaturated average.
+
+Both networks live in one `GANState` (the generator's fields are those of
+`train.TrainState`, so evaluation, export, colorize and serve read a GAN run
+like any other), each with its own optax optimiser. `train_step` is the same
+per-device step as plain training: gradients of both networks are averaged
+over the device axis with `lax.pmean`, and the loop, checkpoints and resume
+are `train.train_and_evaluate`'s.
+"""
+
+from typing import Any, Callable, Sequence
+
+from flax import struct
+import flax.linen as nn
+import jax
+from jax import lax
+import jax.numpy as jnp
+import optax
+
+from colorjax import color
+
+LOSSES = ('nonsaturating', 'lsgan')
+
+
+class PatchGAN(nn.Module):
+  """The 70x70 PatchGAN of pix2pix, conditioned on the lightness.
+
+  4x4 convolutions C64-C128-C256 (stride 2), C512 (stride 1) and a 1-channel
+  output (stride 1), LeakyReLU 0.2, instance normalisation after all but the
+  first; the convolutions give each output logit a 70x70 patch of the input. Input: normalised
+  l [b, h, w, 1] and ab [b, h, w, 2]; output: logits [b, h/8 - 2, w/8 - 2, 1]
+  (float32).
+  """
+  widths: Sequence[int] = (64, 128, 256, 512)
+  norm: bool = True  # Instance normalisation (per image, so it sees the whole image).
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, l, ab):
+    x = jnp.concatenate([l, ab], axis=-1).astype(self.dtype)
+    strides = [2] * (len(self.widths) - 1) + [1]
+    for i, (width, stride) in enumerate(zip(self.widths, strides)):
+      x = nn.Conv(width, (4, 4), strides=stride, padding=1, dtype=self.dtype,
+                  name=f'conv{i}')(x)
+      if i > 0 and self.norm:
+        x = nn.InstanceNorm(dtype=self.dtype, name=f'norm{i}')(x)
+      x = nn.leaky_relu(x, 0.2)
+    x = nn.Conv(1, (4, 4), padding=1, dtype=self.dtype, name='logits')(x)
+    return x.astype(jnp.float32)
+
+
+def discriminator_loss(real, fake, kind: str):
+  """The discriminator's loss on the logits of real and generated pairs."""
+  if kind == 'lsgan':
+    return 0.5 * (jnp.mean(jnp.square(real - 1)) + jnp.mean(jnp.square(fake)))
+  # Binary cross-entropy with targets 1 (real) and 0 (fake), halved as pix2pix.
+  return 0.5 * (jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake)))
+
+
+def generator_loss(fake, kind: str):
+  """The generator's adversarial loss on the discriminator's fake logits."""
+  if kind == 'lsgan':
+    return 0.5 * jnp.mean(jnp.square(fake - 1))
+  return jnp.mean(jax.nn.softplus(-fake))  # Non-saturating: -log D(fake).
+
+
+class GANState(struct.PyTreeNode):
+  """Generator (TrainState's fields) and discriminator, one optimiser each."""
+  step: jax.Array
+  apply_fn: Callable = struct.field(pytree_node=False)
+  params: Any = None
+  batch_stats: Any = None
+  tx: optax.GradientTransformation = struct.field(pytree_node=False, default=None)
+  opt_state: Any = None
+  disc_apply_fn: Callable = struct.field(pytree_node=False, default=None)
+  disc_params: Any = None
+  disc_tx: optax.GradientTransformation = struct.field(pytree_node=False, default=None)
+  disc_opt_state: Any = None
+
+
+def create_state(rng, model, disc, tx, disc_tx, image_size: int,
+                 generator=None) -> GANState:
+  """Fresh networks and optimiser states; `generator`, if given, is a dict of
+  params and batch_stats to start the generator from (a warm start)."""
+  rng_g, rng_d = jax.random.split(rng)
+  l = jnp.zeros((1, image_size, image_size, 1))
+  variables = generator or model.init(rng_g, l, train=False)
+  disc_params = disc.init(rng_d, l, jnp.zeros(l.shape[:-1] + (2,)))['params']
+  return GANState(
+      step=jnp.zeros((), jnp.int32), apply_fn=model.apply,
+      params=variables['params'], batch_stats=variables.get('batch_stats', {}),
+      tx=tx, opt_state=tx.init(variables['params']),
+      disc_apply_fn=disc.apply, disc_params=disc_params, disc_tx=disc_tx,
+      disc_opt_state=disc_tx.init(disc_params))
+
+
+def train_step(state: GANState, batch, rng, *, axis: str, loss: str,
+               l1_weight: float, learning_rate_fn: optax.Schedule):
+  """One step of both networks, run on each device with its slice of the batch.
+
+  Both are updated from the same pre-step state (simultaneous updates): the
+  discriminator on real pairs against the generator's current output, the
+  generator against the current discriminator.
+
+  Returns:
+    (new state, metrics), both identical on every device.
+  """
+  del rng  # Neither network is stochastic.
+  l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
+  discriminate = lambda params, ab: state.disc_apply_fn({'params': params}, l, ab)
+
+  def generator_objective(params):
+    ab_fake, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, l, train=True,
+        mutable=['batch_stats'])
+    adversarial = generator_loss(discriminate(state.disc_params, ab_fake), loss)
+    l1 = jnp.mean(jnp.abs(ab_fake - ab))
+    return adversarial + l1_weight * l1, (ab_fake, updates, adversarial, l1)
+
+  def discriminator_objective(params, ab_fake):
+    real = discriminate(params, ab)
+    fake = discriminate(params, lax.stop_gradient(ab_fake))
+    return discriminator_loss(real, fake, loss), (real, fake)
+
+  (g_loss, (ab_fake, updates, adversarial, l1)), g_grads = jax.value_and_grad(
+      generator_objective, has_aux=True)(state.params)
+  (d_loss, (real, fake)), d_grads = jax.value_and_grad(
+      discriminator_objective, has_aux=True)(state.disc_params, ab_fake)
+  g_grads, d_grads = lax.pmean((g_grads, d_grads), axis)
+
+  g_updates, opt_state = state.tx.update(g_grads, state.opt_state, state.params)
+  d_updates, disc_opt_state = state.disc_tx.update(
+      d_grads, state.disc_opt_state, state.disc_params)
+  new_state = state.replace(
+      step=state.step + 1,
+      params=optax.apply_updates(state.params, g_updates), opt_state=opt_state,
+      batch_stats=lax.pmean(updates.get('batch_stats', {}), axis),
+      disc_params=optax.apply_updates(state.disc_params, d_updates),
+      disc_opt_state=disc_opt_state)
+  metrics = {
+      'loss': g_loss, 'generator_adversarial': adversarial, 'generator_l1': l1,
+      'discriminator_loss': d_loss,
+      # The discriminator's mean belief that real / generated pairs are real.
+      'discriminator_real': jnp.mean(jax.nn.sigmoid(real)),
+      'discriminator_fake': jnp.mean(jax.nn.sigmoid(fake)),
+  }
+  metrics = lax.pmean(metrics, axis)
+  metrics.update(grad_norm=optax.tree.norm(g_grads),
+                 discriminator_grad_norm=optax.tree.norm(d_grads),
+                 learning_rate=learning_rate_fn(state.step))
+  return new_state, metrics
