@@ -6,6 +6,11 @@ statistics) over the device axis 'data' with `lax.pmean`; `jax.shard_map`
 maps it over a one-axis mesh of all devices (of all processes), under
 `jax.jit`. Parameters are replicated; each device sees its slice of the
 global batch.
+
+What is trained follows the config: the regression head with MSE or L1, the
+classification head with the rebalanced cross-entropy (`classification`), or,
+with config.gan.enabled, the network as the generator of a GAN whose step is
+`gan.train_step`. The loop, evaluation and checkpoints are the same for all.
 """
 
 import functools

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import skimage.color
+import skimage.data
 
 from colorjax import classification
 from colorjax import models
@@ -162,3 +163,50 @@ def test_soft_encoding_of_photo_colours_equals_a_full_search():
   nearest = np.sort(distances, axis=-1)[:, :5]
   found = np.take_along_axis(distances, np.asarray(indices), axis=-1)
   np.testing.assert_allclose(found, nearest, atol=1e-3)
+
+
+def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, photo_folder):
+  from colorjax import checkpoint
+  from colorjax import colorize
+  from tests.conftest import run_module, tiny_overrides
+  workdir = str(tmp_path / 'run')
+  run_module(['colorjax.main', '--config=configs/unet_classification.py',
+              *tiny_overrides(workdir, photo_folder, steps=2,
+                              **{'config.classification.prior_images': 5})])
+  with np.load(f'{workdir}/ab_prior.npz') as prior:
+    assert prior['counts'].shape == (261,) and int(prior['images']) == 5
+  model, variables, info = checkpoint.load_model(workdir)
+  assert isinstance(model, classification.Decoded) and model.temperature == 0.38
+  photo = skimage.data.coffee()[:50, :70]
+  out = colorize.colorize(photo, model, variables)
+  assert out.shape == photo.shape and out.dtype == np.uint8
+  # The commands read the head from the checkpoint.
+  result = run_module(['colorjax.evaluate', f'--checkpoint={workdir}',
+                       f'--data={photo_folder}', f'--out={tmp_path}/eval',
+                       '--resolution=native'])
+  assert 'psnr' in result.stdout
+  run_module(['colorjax.colorize', f'--checkpoint={workdir}', photo_folder,
+              f'--out={tmp_path}/colorized'])
+  assert len(list((tmp_path / 'colorized').iterdir())) == 24
+
+
+def test_prior_command_counts_any_source_and_training_reuses_the_file(tmp_path, photo_folder):
+  from tests.conftest import run_module, tiny_overrides
+  out = str(tmp_path / 'prior.npz')
+  result = run_module(['colorjax.prior', '--config=configs/unet_classification.py',
+                       '--config.data.folder=' + photo_folder,
+                       '--config.data.eval_fraction=0.25', f'--out={out}'])
+  assert 'most common ab' in result.stdout
+  with np.load(out) as prior:
+    assert prior['counts'].sum() > 0 and prior['source'] == f'folder:{photo_folder}'
+  workdir = str(tmp_path / 'run')
+  result = run_module(['colorjax.main', '--config=configs/unet_classification.py',
+                       *tiny_overrides(workdir, photo_folder, steps=2,
+                                       **{'config.classification.prior': out})])
+  assert f'ab prior from {out}' in result.stderr
+  missing = run_module(['colorjax.main', '--config=configs/unet_classification.py',
+                        *tiny_overrides(str(tmp_path / "bad"), photo_folder, steps=2,
+                                        **{'config.classification.prior': '/no/prior.npz'})],
+                       check=False)
+  assert missing.returncode == 1
+  assert 'error: config.classification.prior names /no/prior.npz' in missing.stderr

@@ -81,3 +81,17 @@ def test_discriminator_learns_to_tell_gray_from_colour():
 def test_gan_needs_the_regression_head():
   with pytest.raises(train.ConfigError, match='config.gan.enabled needs'):
     train.validate_config(_gan_config(**{'model.head': 'classification'}), 1)
+
+
+def test_generator_warm_start_takes_a_regression_run_of_the_same_network(tiny_run):
+  from colorjax import checkpoint
+  config = _gan_config(**{'gan.init_from': tiny_run})
+  model = train.create_model(config, axis_name=train.AXIS)
+  variables = train.generator_warm_start(config, model)
+  state = train.create_state(config, jax.random.key(0), variables, model=model)
+  saved, _ = checkpoint.load(tiny_run)
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(saved['params'])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  other = _gan_config(**{'gan.init_from': tiny_run, 'model.widths': (4, 8)})
+  with pytest.raises(train.ConfigError, match='holds another network'):
+    train.generator_warm_start(other, train.create_model(other))

@@ -9,6 +9,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from colorjax import checkpoint
 from colorjax import input_pipeline
@@ -71,15 +72,26 @@ def test_rerunning_the_command_resumes_and_default_workdir(tmp_path, photo_folde
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['2', '4']
 
 
-def test_killed_run_resumes_to_the_same_parameters(tmp_path, photo_folder):
+# Flags that turn a tiny run into each kind of training colorjax has.
+VARIANTS = {
+    'regression': {},
+    'gan': {'config.gan.enabled': True, 'config.gan.disc_widths': '(8,8,8,8)'},
+    'classification': {'config.model.head': 'classification',
+                       'config.classification.prior_images': 4},
+}
+
+
+@pytest.mark.parametrize('variant', sorted(VARIANTS))
+def test_killed_run_resumes_to_the_same_parameters(tmp_path, photo_folder, variant):
   steps = 12
   uninterrupted = str(tmp_path / 'uninterrupted')
   run_module(['colorjax.main', '--config=configs/quickstart.py',
-              *tiny_overrides(uninterrupted, photo_folder, steps=steps)])
+              *tiny_overrides(uninterrupted, photo_folder, steps=steps,
+                              **VARIANTS[variant])])
 
   killed = str(tmp_path / 'killed')
   args = ['colorjax.main', '--config=configs/quickstart.py',
-          *tiny_overrides(killed, photo_folder, steps=steps)]
+          *tiny_overrides(killed, photo_folder, steps=steps, **VARIANTS[variant])]
   env = dict(os.environ, PYTHONPATH=REPO)
   process = subprocess.Popen([sys.executable, '-m', *args], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -98,21 +110,24 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, photo_folder):
   _assert_same_state(_state(killed, steps), _state(uninterrupted, steps))
 
 
-def test_eight_devices_give_the_same_parameters_as_one(tmp_path, photo_folder):
+@pytest.mark.parametrize('variant', sorted(VARIANTS))
+def test_eight_devices_give_the_same_parameters_as_one(tmp_path, photo_folder, variant):
   states = {}
   for devices in (1, 8):
     workdir = str(tmp_path / f'devices{devices}')
     flags = '--xla_force_host_platform_device_count=8' if devices == 8 else ''
     result = run_module(['colorjax.main', '--config=configs/quickstart.py',
-                         *tiny_overrides(workdir, photo_folder, steps=2)],
+                         *tiny_overrides(workdir, photo_folder, steps=2,
+                                         **VARIANTS[variant])],
                         env={'XLA_FLAGS': flags})
     assert result.stderr.count('CpuDevice') == devices
     states[devices] = _state(workdir, 2)
   # The same global batch: only the order of float reductions differs.
   _assert_same_state(states[8]['params'], states[1]['params'], atol=2e-5)
   _assert_same_state(states[8]['batch_stats'], states[1]['batch_stats'], atol=1e-5)
-  before = _state(str(tmp_path / 'devices1'), 2)['params']
-  assert not np.allclose(before['head']['kernel'], 0)
+  if variant == 'gan':
+    _assert_same_state(states[8]['disc_params'], states[1]['disc_params'], atol=2e-5)
+  assert not np.allclose(states[1]['params']['head']['kernel'], 0)
 
 
 def test_user_mistakes_exit_non_zero_with_one_clear_sentence(tmp_path, photo_folder):
