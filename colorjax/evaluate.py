@@ -120,13 +120,14 @@ class Evaluator:
     return out
 
 
-def grid_image(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
-  """Rows of gray | prediction | truth, each scaled to one height, on white."""
+def grid_image(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+  """Rows of same-size images side by side (gray | prediction | truth, or more
+  columns), each row scaled to one height, on white."""
   strips = []
-  for gray, pred, truth in rows:
-    width = max(1, round(gray.shape[1] * _GRID_HEIGHT / gray.shape[0]))
+  for row in rows:
+    width = max(1, round(row[0].shape[1] * _GRID_HEIGHT / row[0].shape[0]))
     scaled = [np.asarray(Image.fromarray(x).resize((width, _GRID_HEIGHT), Image.BILINEAR))
-              for x in (gray, pred, truth)]
+              for x in row]
     strips.append(np.concatenate(scaled, axis=1))
   canvas = np.full((len(strips) * _GRID_HEIGHT, max(s.shape[1] for s in strips), 3),
                    255, np.uint8)
