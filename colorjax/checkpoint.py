@@ -103,12 +103,14 @@ def load(path: str):
   return state, config
 
 
-def load_model(path: str, *, dtype=None):
+def load_model(path: str, *, dtype=None, temperature: float | None = None):
   """The network and variables of a checkpoint, ready for inference.
 
   Args:
     path: a run directory or a step directory (see `step_dir`).
     dtype: computation dtype (default float32, whatever the run trained in).
+    temperature: annealed-mean temperature of a classification model
+      (default: its run's config).
 
   Returns:
     (model, variables, info): `model.apply(variables, l, train=False)` gives
@@ -117,7 +119,8 @@ def load_model(path: str, *, dtype=None):
   """
   from colorjax import heads  # pylint: disable=g-import-not-at-top
   state, config = load(path)
-  model = heads.inference_model(config, dtype=dtype or jax.numpy.float32)
+  model = heads.inference_model(config, dtype=dtype or jax.numpy.float32,
+                                temperature=temperature)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
                             'path': step_dir(path)}

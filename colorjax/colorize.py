@@ -265,7 +265,10 @@ def _define_flags():
           'resolution', 'auto', 'Working resolution: shorter side in pixels, '
           '"native", or auto (the scale the model trained at).'),
       format=flags.DEFINE_enum('format', 'png', list(OUTPUT_FORMATS), 'Output format.'),
-      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'))
+      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'),
+      temperature=flags.DEFINE_float(
+          'temperature', None, 'Annealed-mean temperature of a classification '
+          "model (default: its run's, 0.38); lower is more vivid, 1 the mean."))
 
 
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
@@ -306,7 +309,8 @@ def main(argv, args) -> int:
     items, missing = collect_inputs(inputs)
     for item in missing:
       print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
-    model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
+    model, variables, info = checkpoint.load_model(
+        checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value)
     resolution = parse_resolution(args.resolution.value, info['config'])
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)

@@ -198,7 +198,10 @@ def _define_flags():
           'resolution', 'auto', 'Working resolution: shorter side in pixels, "native", '
           "or auto (the run's training scale)."),
       grid_images=flags.DEFINE_integer('grid_images', 6, 'Photos in grid.png (the first, by name).'),
-      tfds_data_dir=flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.'))
+      tfds_data_dir=flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.'),
+      temperature=flags.DEFINE_float(
+          'temperature', None, 'Annealed-mean temperature of a classification '
+          "model (default: its run's)."))
 
 
 def main(argv, args):
@@ -210,7 +213,7 @@ def main(argv, args):
       raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
                        'and the output folder with --out=DIR.')
     path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
-    model, variables, info = checkpoint.load_model(path)
+    model, variables, info = checkpoint.load_model(path, temperature=args.temperature.value)
     resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = open_images(args.data.value, args.tfds_data_dir.value)
     summary, rows, grid, skipped = evaluate(
@@ -222,6 +225,7 @@ def main(argv, args):
   settings = {'checkpoint': info['path'], 'step': info['step'],
               'model': info['config']['model']['name'], 'data': args.data.value,
               'resolution': resolution, 'images': len(rows),
+              'temperature': getattr(model, 'temperature', None),
               'skipped': len(skipped), 'skipped_images': dict(skipped),
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),

@@ -32,10 +32,18 @@ def create_model(config, *, dtype=jnp.float32, axis_name: str | None = None):
                             num_logits=num_logits)
 
 
-def inference_model(config, *, dtype=jnp.float32):
-  """The network as a function of l that returns normalised ab, whatever its head."""
+def inference_model(config, *, dtype=jnp.float32, temperature: float | None = None):
+  """The network as a function of l that returns normalised ab, whatever its head.
+
+  Args:
+    temperature: the classification head's annealed-mean temperature (default:
+      the config's); ignored by the regression head.
+  """
   net = create_model(config, dtype=dtype)
   if head(config) == 'classification':
-    return classification.Decoded(net, classification.ab_bins(),
-                                  config['classification']['temperature'])
+    if temperature is None:
+      temperature = config['classification']['temperature']
+    if temperature < 0:
+      raise ValueError(f'The temperature must be 0 or more, not {temperature}.')
+    return classification.Decoded(net, classification.ab_bins(), temperature)
   return net

@@ -183,8 +183,11 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   # The commands read the head from the checkpoint.
   result = run_module(['colorjax.evaluate', f'--checkpoint={workdir}',
                        f'--data={photo_folder}', f'--out={tmp_path}/eval',
-                       '--resolution=native'])
+                       '--resolution=native', '--temperature=1'])
   assert 'psnr' in result.stdout
+  import json
+  settings = json.load(open(f'{tmp_path}/eval/metrics.json'))['settings']
+  assert settings['temperature'] == 1.0
   run_module(['colorjax.colorize', f'--checkpoint={workdir}', photo_folder,
               f'--out={tmp_path}/colorized'])
   assert len(list((tmp_path / 'colorized').iterdir())) == 24
