@@ -345,8 +345,14 @@ class _Reporter:
     rate = (step - self.last_step) * self.batch_size / max(now - self.last_time, 1e-9)
     eta = (self.total_steps - step) * self.batch_size / max(rate, 1e-9)
     self.last_time, self.last_step = now, step
-    logging.info('step %d/%d | loss %.5f | %.1f img/s | ETA %s', step,
-                 self.total_steps, metrics['loss'], rate,
+    gan_part = ''
+    if 'discriminator_loss' in metrics:  # How the two networks stand.
+      gan_part = (f' | L1 {metrics["generator_l1"]:.4f} | D loss '
+                  f'{metrics["discriminator_loss"]:.3f}, real '
+                  f'{metrics["discriminator_real"]:.2f}, fake '
+                  f'{metrics["discriminator_fake"]:.2f}')
+    logging.info('step %d/%d | loss %.5f%s | %.1f img/s | ETA %s', step,
+                 self.total_steps, metrics['loss'], gan_part, rate,
                  time.strftime('%H:%M:%S', time.gmtime(eta)))
     self._scalars(step, {**metrics, 'images_per_second': rate}, 'train')
 

@@ -95,3 +95,20 @@ def test_generator_warm_start_takes_a_regression_run_of_the_same_network(tiny_ru
   other = _gan_config(**{'gan.init_from': tiny_run, 'model.widths': (4, 8)})
   with pytest.raises(train.ConfigError, match='holds another network'):
     train.generator_warm_start(other, train.create_model(other))
+
+
+def test_gan_config_trains_end_to_end_and_logs_the_discriminator(tmp_path, photo_folder):
+  from colorjax import checkpoint
+  from tests.conftest import run_module, tiny_overrides
+  workdir = str(tmp_path / 'run')
+  result = run_module(['colorjax.main', '--config=configs/unet_gan.py',
+                       *tiny_overrides(workdir, photo_folder, steps=2)])
+  assert 'step 2/2 | loss' in result.stderr and '| D loss ' in result.stderr
+  assert ', real ' in result.stderr and ', fake ' in result.stderr
+  state, config = checkpoint.load(workdir)
+  assert config['gan']['enabled'] and 'disc_params' in state
+  # Inference sees the generator only.
+  model, variables, _ = checkpoint.load_model(workdir)
+  assert set(variables) == {'params', 'batch_stats'}
+  out = model.apply(variables, jnp.zeros((1, 16, 16, 1)), train=False)
+  assert out.shape == (1, 16, 16, 2)
