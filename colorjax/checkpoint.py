@@ -119,6 +119,9 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None):
   """
   from colorjax import heads  # pylint: disable=g-import-not-at-top
   state, config = load(path)
+  state = jax.tree.map(  # Exports may store bfloat16.
+      lambda x: x.astype(jax.numpy.float32) if x.dtype == jax.numpy.bfloat16 else x,
+      state)
   model = heads.inference_model(config, dtype=dtype or jax.numpy.float32,
                                 temperature=temperature)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
@@ -126,15 +129,21 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None):
                             'path': step_dir(path)}
 
 
-def export(path: str, destination: str) -> str:
+def export(path: str, destination: str, *, bfloat16: bool = False) -> str:
   """Writes a checkpoint's inference part (params, batch_stats, step, config)
   to `destination`, a folder that `load_model` reads like a step directory.
 
-  Drops the optimiser state, which is twice the parameters' size.
+  Drops the optimiser state (twice the parameters' size) and, for a GAN run,
+  the discriminator. With bfloat16, floating-point arrays are stored in
+  bfloat16 (half the size); `load_model` computes in float32 all the same.
   """
   state, config = load(path)
   destination = os.path.abspath(destination)
   inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}
+  if bfloat16:
+    inference = jax.tree.map(
+        lambda x: x.astype(jax.numpy.bfloat16)
+        if jax.numpy.issubdtype(x.dtype, jax.numpy.floating) else x, inference)
   with ocp.StandardCheckpointer() as checkpointer:  # Waits for the async save.
     checkpointer.save(os.path.join(destination, 'state'), inference)
   ocp.Checkpointer(ocp.JsonCheckpointHandler()).save(
