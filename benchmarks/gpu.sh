@@ -16,11 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results/gpu}"
 mkdir -p "$out"
-python="${PYTHON:-python3}"
-if [[ -d .whl ]]; then
-  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
+source launch/gpu_env.sh
 "$python" -c 'import jax; print(jax.devices())' | tee "$out/devices.txt"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$out/nvidia-smi.csv" 2>&1 || true
 

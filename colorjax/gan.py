@@ -46,9 +46,12 @@ class PatchGAN(nn.Module):
     x = jnp.concatenate([l, ab], axis=-1).astype(self.dtype)
     strides = [2] * (len(self.widths) - 1) + [1]
     for i, (width, stride) in enumerate(zip(self.widths, strides)):
-      x = nn.Conv(width, (4, 4), strides=stride, padding=1, dtype=self.dtype,
-                  name=f'conv{i}')(x)
-      if i > 0 and self.norm:
+      normalised = i > 0 and self.norm
+      # No bias before a normalisation, which would subtract it again: its
+      # gradient is zero up to rounding, and Adam would amplify that noise.
+      x = nn.Conv(width, (4, 4), strides=stride, padding=1, use_bias=not normalised,
+                  dtype=self.dtype, name=f'conv{i}')(x)
+      if normalised:
         x = nn.InstanceNorm(dtype=self.dtype, name=f'norm{i}')(x)
       x = nn.leaky_relu(x, 0.2)
     x = nn.Conv(1, (4, 4), padding=1, dtype=self.dtype, name='logits')(x)
