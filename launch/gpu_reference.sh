@@ -5,7 +5,7 @@
 # Prepare on the development machine, from the repository root:
 #   ../shared/tools/gpu-wheels.sh .whl            # wheels the GPU image lacks
 #   mkdir -p gpu_data && cp -r ../shared/data/train gpu_data/
-#   PYTHON=python STEPS=4 CNN_STEPS=2 launch/gpu_reference.sh   # tiny, on the CPU
+#   PYTHON=python STEPS=4 CNN_STEPS=2 RUN_SECONDS=300 launch/gpu_reference.sh  # tiny, CPU: 6 min
 # then on the device `bash launch/gpu_reference.sh` with carry [".whl", "gpu_data"]
 # and a timeout of about 560 s. Back here, unpack and evaluate each model:
 #   for m in unet unet_classification unet_gan cnn; do
@@ -43,7 +43,7 @@ common=(--config.data.folder="$folder" --config.data.num_threads=16
 unet=(--config.model.widths='(32,64,128,256)' --config.model.bottleneck=256
       --config.data.image_size=96 --config.global_batch_size=64
       --config.eval.batch_size=64 --config.half_precision=True
-      --config.num_train_steps="$steps" --config.opt.warmup_steps=500)
+      --config.num_train_steps="$steps" --config.opt.warmup_steps="$((steps / 16))")
 
 train() {  # name, config, flags...
   local name=$1 config=$2
