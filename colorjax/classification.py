@@ -212,10 +212,7 @@ def nearest_bins(ab, bins, grid: float = GRID) -> np.ndarray:
   cell is not a bin (none for sRGB colours) fall back to a full search.
   """
   ab, bins = np.asarray(ab, np.float64), np.asarray(bins)
-  cells = np.round(bins / grid).astype(np.int64)
-  low = cells.min(axis=0)
-  table = np.full(cells.max(axis=0) - low + 1, -1, np.int64)
-  table[tuple((cells - low).T)] = np.arange(len(bins))
+  table, low = _cell_table(bins, grid)
   position = np.round(ab / grid).astype(np.int64) - low
   inside = np.all((position >= 0) & (position < table.shape), axis=-1)
   index = np.full(len(ab), -1, np.int64)
@@ -234,26 +231,21 @@ def compute_prior(images: Iterable[np.ndarray], bins, *,
   compilation)."""
   to_ab = jax.jit(lambda rgb: color.rgb_to_lab(rgb)[:, 1:])
   counts = np.zeros(len(bins), np.float64)
-  pending, size = [], 0
 
-  def flush():
-    pixels = np.concatenate(pending)
-    for start in range(0, len(pixels), chunk):
-      part = pixels[start:start + chunk]
-      padded = np.zeros((chunk, 3), np.uint8)
-      padded[:len(part)] = part
-      ab = np.asarray(to_ab(padded))[:len(part)]
-      counts[:] += np.bincount(nearest_bins(ab, bins), minlength=len(bins))
-    pending.clear()
+  def count(pixels):  # At most `chunk` pixels, padded to exactly `chunk`.
+    padded = np.zeros((chunk, 3), np.uint8)
+    padded[:len(pixels)] = pixels
+    ab = np.asarray(to_ab(padded))[:len(pixels)]
+    counts[:] += np.bincount(nearest_bins(ab, bins), minlength=len(bins))
 
+  pending = np.zeros((0, 3), np.uint8)
   for rgb in images:
-    pending.append(np.asarray(rgb, np.uint8).reshape(-1, 3))
-    size += len(pending[-1])
-    if size >= chunk:
-      flush()
-      size = 0
-  if pending:
-    flush()
+    pending = np.concatenate([pending, np.asarray(rgb, np.uint8).reshape(-1, 3)])
+    while len(pending) >= chunk:  # Full chunks now; the rest waits for more.
+      count(pending[:chunk])
+      pending = pending[chunk:]
+  if len(pending):
+    count(pending)
   return counts
 
 
