@@ -22,11 +22,19 @@ def manager(workdir: str, *, keep: int, async_save: bool = True):
       os.path.abspath(os.path.join(workdir, 'checkpoints')), options=options)
 
 
-def save(mngr, step: int, state, config) -> None:
-  """Starts saving `state` and the `config` that made it at `step`."""
+def save(mngr, step: int, state, config, *, class_weights=None) -> None:
+  """Starts saving `state` and the `config` that made it at `step`.
+
+  A classification run's `class_weights` (derived from its ab prior) are kept
+  in the stored config as classification.class_weights, so any checkpoint or
+  export can be decoded with logit adjustment without the prior file.
+  """
+  record = config.to_dict()
+  if class_weights is not None:
+    record['classification']['class_weights'] = [float(w) for w in class_weights]
   mngr.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state),
-      config=ocp.args.JsonSave(config.to_dict())))
+      config=ocp.args.JsonSave(record)))
 
 
 def restore(mngr, target, step: int | None = None):
@@ -103,14 +111,17 @@ def load(path: str):
   return state, config
 
 
-def load_model(path: str, *, dtype=None, temperature: float | None = None):
+def load_model(path: str, *, dtype=None, temperature: float | None = None,
+               adjustment: float | None = None):
   """The network and variables of a checkpoint, ready for inference.
 
   Args:
     path: a run directory or a step directory (see `step_dir`).
     dtype: computation dtype (default float32, whatever the run trained in).
     temperature: annealed-mean temperature of a classification model
-      (default: its run's config).
+      (default: its stored config's).
+    adjustment: logit adjustment of a classification model (default: its
+      stored config's); see `classification.Decoded`.
 
   Returns:
     (model, variables, info): `model.apply(variables, l, train=False)` gives
@@ -123,21 +134,36 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None):
       lambda x: x.astype(jax.numpy.float32) if x.dtype == jax.numpy.bfloat16 else x,
       state)
   model = heads.inference_model(config, dtype=dtype or jax.numpy.float32,
-                                temperature=temperature)
+                                temperature=temperature, adjustment=adjustment)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
                             'path': step_dir(path)}
 
 
-def export(path: str, destination: str, *, bfloat16: bool = False) -> str:
+def export(path: str, destination: str, *, bfloat16: bool = False,
+           temperature: float | None = None, adjustment: float | None = None) -> str:
   """Writes a checkpoint's inference part (params, batch_stats, step, config)
   to `destination`, a folder that `load_model` reads like a step directory.
 
   Drops the optimiser state (twice the parameters' size) and, for a GAN run,
   the discriminator. With bfloat16, floating-point arrays are stored in
   bfloat16 (half the size); `load_model` computes in float32 all the same.
+  A classification model's `temperature` and `adjustment`, when given, become
+  its stored defaults (e.g. those `colorjax.tune` chose).
+
+  Raises:
+    ValueError: decoding settings for a regression model, or ones it cannot use.
   """
+  from colorjax import heads  # pylint: disable=g-import-not-at-top
   state, config = load(path)
+  settings = {k: float(v) for k, v in
+              (('temperature', temperature), ('adjustment', adjustment)) if v is not None}
+  if settings:
+    if heads.head(config) != 'classification':
+      raise ValueError(f'{path} holds a regression model; temperature and '
+                       'adjustment apply to classification models only.')
+    config['classification'].update(settings)
+    heads.inference_model(config)  # Checks them before anything is written.
   destination = os.path.abspath(destination)
   inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}
   if bfloat16:

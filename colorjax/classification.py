@@ -274,15 +274,43 @@ def load_prior(path: str, bins) -> np.ndarray:
 class Decoded:
   """A classification network seen as an ab network: `apply` returns the
   normalised ab of the annealed mean, like a regression model's output, so
-  evaluation, colorize and serve use either kind the same way."""
+  evaluation, colorize and serve use either kind the same way.
 
-  def __init__(self, net, bins, temperature: float):
-    self.net, self.temperature = net, temperature
+  Logit adjustment. Training with class weights w makes the network's softmax
+  estimate p(bin | l) * w(bin), renormalised (Zhang et al.'s intent: rare,
+  saturated colours win more often). Decoding from logits - adjustment *
+  log(w) takes back that share of the bias (Menon et al., ICLR 2021): 0 keeps
+  the paper's decoding, 1 recovers the unweighted posterior, whose annealed
+  mean is duller but closer to the truth on average. Tune it with the
+  temperature on held-out photos (`python -m colorjax.tune`).
+  """
+
+  def __init__(self, net, bins, temperature: float, *, adjustment: float = 0.0,
+               class_weights=None):
+    if temperature < 0:
+      raise ValueError(f'The temperature must be 0 or more, not {temperature}.')
+    if adjustment and class_weights is None:
+      raise ValueError('Logit adjustment needs the class weights the network '
+                       'was trained with; this checkpoint does not store them '
+                       '(it predates colorjax storing them), so decode it with '
+                       'adjustment 0.')
+    self.net, self.temperature, self.adjustment = net, temperature, adjustment
     self.bins = np.asarray(bins, np.float32)
+    if class_weights is not None and len(class_weights) != len(self.bins):
+      raise ValueError(f'{len(class_weights)} class weights for {len(self.bins)} bins.')
+    self.log_weights = (None if class_weights is None
+                        else np.log(np.asarray(class_weights, np.float32)))
 
   def init(self, *args, **kwargs):
     return self.net.init(*args, **kwargs)
 
+  def logits(self, variables, l, *, train: bool = False, **kwargs):
+    """The network's logits, float32, less `adjustment` * log(class weights)."""
+    logits = self.net.apply(variables, l, train=train, **kwargs).astype(jnp.float32)
+    if self.adjustment:
+      logits = logits - self.adjustment * self.log_weights
+    return logits
+
   def apply(self, variables, l, *, train: bool = False, **kwargs):
-    logits = self.net.apply(variables, l, train=train, **kwargs)
+    logits = self.logits(variables, l, train=train, **kwargs)
     return annealed_mean(logits, self.bins, self.temperature) / color.AB_SCALE

@@ -268,7 +268,11 @@ def _define_flags():
       overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'),
       temperature=flags.DEFINE_float(
           'temperature', None, 'Annealed-mean temperature of a classification '
-          "model (default: its run's, 0.38); lower is more vivid, 1 the mean."))
+          "model (default: its run's, 0.38); lower is more vivid, 1 the mean."),
+      adjustment=flags.DEFINE_float(
+          'adjustment', None, 'Logit adjustment of a classification model '
+          "(default: its run's, 0): the share of the class rebalancing's bias "
+          'taken back; higher is duller and closer to the truth on average.'))
 
 
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
@@ -310,7 +314,8 @@ def main(argv, args) -> int:
     for item in missing:
       print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
     model, variables, info = checkpoint.load_model(
-        checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value)
+        checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value,
+        adjustment=args.adjustment.value)
     resolution = parse_resolution(args.resolution.value, info['config'])
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)

@@ -201,7 +201,10 @@ def _define_flags():
       tfds_data_dir=flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.'),
       temperature=flags.DEFINE_float(
           'temperature', None, 'Annealed-mean temperature of a classification '
-          "model (default: its run's)."))
+          "model (default: its run's)."),
+      adjustment=flags.DEFINE_float(
+          'adjustment', None, 'Logit adjustment of a classification model '
+          "(default: its run's); see colorjax.classification.Decoded."))
 
 
 def main(argv, args):
@@ -213,7 +216,8 @@ def main(argv, args):
       raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
                        'and the output folder with --out=DIR.')
     path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
-    model, variables, info = checkpoint.load_model(path, temperature=args.temperature.value)
+    model, variables, info = checkpoint.load_model(
+        path, temperature=args.temperature.value, adjustment=args.adjustment.value)
     resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = open_images(args.data.value, args.tfds_data_dir.value)
     summary, rows, grid, skipped = evaluate(
@@ -226,6 +230,7 @@ def main(argv, args):
               'model': info['config']['model']['name'], 'data': args.data.value,
               'resolution': resolution, 'images': len(rows),
               'temperature': getattr(model, 'temperature', None),
+              'adjustment': getattr(model, 'adjustment', None),
               'skipped': len(skipped), 'skipped_images': dict(skipped),
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),

@@ -9,7 +9,8 @@ Two heads:
 
 `inference_model` hides the difference: its `apply` returns normalised ab for
 either head, so evaluation, colorize and serve need not know which one a
-checkpoint holds (its stored config says).
+checkpoint holds (its stored config says, and for the classification head also
+holds the class weights that training used, for logit adjustment).
 """
 
 import jax.numpy as jnp
@@ -32,18 +33,27 @@ def create_model(config, *, dtype=jnp.float32, axis_name: str | None = None):
                             num_logits=num_logits)
 
 
-def inference_model(config, *, dtype=jnp.float32, temperature: float | None = None):
+def inference_model(config, *, dtype=jnp.float32, temperature: float | None = None,
+                    adjustment: float | None = None, class_weights=None):
   """The network as a function of l that returns normalised ab, whatever its head.
 
   Args:
     temperature: the classification head's annealed-mean temperature (default:
       the config's); ignored by the regression head.
+    adjustment: the classification head's logit adjustment (default: the
+      config's, 0 for runs that predate it); see `classification.Decoded`.
+    class_weights: the rebalancing weights the network trained with (default:
+      those its checkpoint stores in the config).
   """
   net = create_model(config, dtype=dtype)
-  if head(config) == 'classification':
-    if temperature is None:
-      temperature = config['classification']['temperature']
-    if temperature < 0:
-      raise ValueError(f'The temperature must be 0 or more, not {temperature}.')
-    return classification.Decoded(net, classification.ab_bins(), temperature)
-  return net
+  if head(config) != 'classification':
+    return net
+  cls = config['classification']
+  if temperature is None:
+    temperature = cls['temperature']
+  if adjustment is None:
+    adjustment = cls.get('adjustment', 0.0)
+  if class_weights is None:
+    class_weights = cls.get('class_weights') or None
+  return classification.Decoded(net, classification.ab_bins(), temperature,
+                                adjustment=adjustment, class_weights=class_weights)

@@ -70,9 +70,10 @@ def create_model(config, *, axis_name: str | None = None) -> nn.Module:
   return heads.create_model(config, dtype=_dtype(config), axis_name=axis_name)
 
 
-def inference_model(config):
+def inference_model(config, class_weights=None):
   """`create_model`, but always returning normalised ab (see `heads`)."""
-  return heads.inference_model(config, dtype=_dtype(config))
+  return heads.inference_model(config, dtype=_dtype(config),
+                               class_weights=class_weights)
 
 
 def _dtype(config):
@@ -478,7 +479,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     except ValueError as e:
       raise ConfigError(str(e)) from e
   p_train_step = make_train_step(mesh, config, class_weights)
-  p_eval_step = jax.jit(functools.partial(eval_step, model=inference_model(config)))
+  p_eval_step = jax.jit(functools.partial(
+      eval_step, model=inference_model(config, class_weights)))
   train_data = _train_data(config, mesh, train_source, train_indices, start_step)
   eval_data = input_pipeline.eval_batches(
       config.data, eval_source, eval_indices,
@@ -499,7 +501,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                                       config.image_grid_size))
       if _is_time(step, config.checkpoint_every_steps, total):
         _check_finite(pending, last_saved, workdir)
-        checkpoint.save(mngr, step, state, config)
+        checkpoint.save(mngr, step, state, config, class_weights=class_weights)
         last_saved = step
   finally:
     mngr.wait_until_finished()

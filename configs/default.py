@@ -69,6 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.classification.prior = ''  # .npz from `python -m colorjax.prior` ('': computed into <workdir>/ab_prior.npz).
   config.classification.prior_images = 2_000  # Images the prior is counted over (evenly spaced).
   config.classification.temperature = 0.38  # Annealed-mean temperature at inference (1: mean, 0: mode).
+  config.classification.adjustment = 0.0  # Logit adjustment at inference: share of the rebalancing bias removed (0: paper, 1: all).
 
   # Adversarial training (pix2pix; configs/unet_gan.py): the model is the generator.
   config.gan = ml_collections.ConfigDict()

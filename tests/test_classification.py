@@ -145,6 +145,52 @@ def test_networks_have_a_head_of_q_logits(model):
   assert ab.shape == (2, 12, 20, 2) and float(jnp.max(jnp.abs(ab))) <= 110 / 128
 
 
+class _FixedLogits:
+  """A stand-in network whose logits are given."""
+
+  def __init__(self, logits):
+    self.logits = logits
+
+  def apply(self, variables, l, train=False):
+    del variables, l, train
+    return self.logits
+
+
+def test_logit_adjustment_takes_back_the_rebalancing_bias():
+  bins = classification.ab_bins()
+  rng = np.random.default_rng(3)
+  log_p = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(4, 261)) * 2, jnp.float32))
+  weights = rng.uniform(0.2, 5.0, 261).astype(np.float32)
+  biased = log_p + np.log(weights)  # What rebalanced training learns to output.
+  decode = lambda adjustment, t=1.0: classification.Decoded(
+      _FixedLogits(biased), bins, t, adjustment=adjustment,
+      class_weights=weights).apply({}, None) * 128
+  # 0 keeps the paper's decoding; 1 recovers the unweighted posterior's mean.
+  np.testing.assert_allclose(decode(0.0), classification.annealed_mean(biased, bins, 1.0),
+                             rtol=1e-5, atol=1e-3)
+  np.testing.assert_allclose(decode(1.0), classification.annealed_mean(log_p, bins, 1.0),
+                             rtol=1e-5, atol=1e-3)
+  np.testing.assert_allclose(
+      decode(0.3, 0.38),
+      classification.annealed_mean(biased - 0.3 * np.log(weights), bins, 0.38),
+      rtol=1e-5, atol=1e-3)
+  with pytest.raises(ValueError, match='does not store them'):
+    classification.Decoded(_FixedLogits(biased), bins, 0.38, adjustment=0.2)
+  with pytest.raises(ValueError, match='temperature must be 0 or more'):
+    classification.Decoded(_FixedLogits(biased), bins, -1.0)
+
+
+def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():
+  from colorjax import tune
+  row = lambda a, psnr, cf: {'adjustment': a, 'temperature': 0.38, 'psnr': psnr,
+                             'gray_psnr': 22.0, 'colorfulness': cf}
+  rows = [row(0.0, 21.0, 40.0), row(0.2, 22.1, 30.0), row(0.3, 22.5, 25.0)]
+  assert tune.choose(rows)[0]['adjustment'] == 0.2
+  assert tune.choose(rows, min_gain_db=0.3)[0]['adjustment'] == 0.3
+  chosen, rule = tune.choose(rows, min_gain_db=1.0)
+  assert chosen['adjustment'] == 0.3 and 'no setting' in rule
+
+
 def test_nearest_bin_lookup_equals_a_full_search():
   bins = classification.ab_bins()
   ab = np.random.default_rng(0).uniform(-130, 130, (5000, 2))  # Out of gamut too.
@@ -173,10 +219,16 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   run_module(['colorjax.main', '--config=configs/unet_classification.py',
               *tiny_overrides(workdir, photo_folder, steps=2,
                               **{'config.classification.prior_images': 5})])
-  with np.load(f'{workdir}/ab_prior.npz') as prior:
-    assert prior['counts'].shape == (261,) and int(prior['images']) == 5
+  with np.load(f'{workdir}/ab_prior.npz') as stored:
+    prior = dict(stored)
+  assert prior['counts'].shape == (261,) and int(prior['images']) == 5
   model, variables, info = checkpoint.load_model(workdir)
   assert isinstance(model, classification.Decoded) and model.temperature == 0.38
+  # The checkpoint keeps the class weights that training derived from the prior.
+  np.testing.assert_allclose(
+      np.exp(model.log_weights),
+      classification.rebalance_weights(prior['counts'], classification.ab_bins()),
+      rtol=1e-5)
   photo = skimage.data.coffee()[:50, :70]
   out = colorize.colorize(photo, model, variables)
   assert out.shape == photo.shape and out.dtype == np.uint8
@@ -189,8 +241,18 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   settings = json.load(open(f'{tmp_path}/eval/metrics.json'))['settings']
   assert settings['temperature'] == 1.0
   run_module(['colorjax.colorize', f'--checkpoint={workdir}', photo_folder,
-              f'--out={tmp_path}/colorized'])
+              f'--out={tmp_path}/colorized', '--adjustment=0.5'])
   assert len(list((tmp_path / 'colorized').iterdir())) == 24
+  # Tuning on the run's own held-out photos; the export decodes as chosen.
+  result = run_module(['colorjax.tune', f'--checkpoint={workdir}', f'--out={tmp_path}/tune',
+                       '--adjustments=0,1', '--temperatures=0.38', '--min_gain_db=-99',
+                       f'--export={tmp_path}/tuned'])
+  record = json.load(open(f'{tmp_path}/tune/tune.json'))
+  assert len(record['rows']) == 2 and 0 < record['settings']['images'] < 24
+  assert 'chosen' in result.stdout
+  tuned, _, _ = checkpoint.load_model(f'{tmp_path}/tuned')
+  assert (tuned.adjustment, tuned.temperature) == (
+      record['choice']['adjustment'], record['choice']['temperature'])
 
 
 def test_prior_command_counts_any_source_and_training_reuses_the_file(tmp_path, photo_folder):

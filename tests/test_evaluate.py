@@ -119,3 +119,13 @@ def test_user_mistakes_are_one_clear_line(tiny_run, mixed_folder, tmp_path, flag
 def test_default_resolution_is_the_training_scale():
   assert colorize.default_resolution({'data': {'resize_shorter': 128, 'image_size': 64}}) == 128
   assert colorize.default_resolution({'data': {'resize_shorter': 0, 'image_size': 32}}) == 32
+
+
+def test_decoding_settings_are_refused_for_a_regression_model(tiny_run, tmp_path):
+  result = run_module(['colorjax.tune', f'--checkpoint={tiny_run}', f'--out={tmp_path}'],
+                      check=False)
+  errors = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+  assert result.returncode == 1 and len(errors) == 1
+  assert 'holds a regression model, which has no decoding to tune' in errors[0]
+  with pytest.raises(ValueError, match='apply to classification models only'):
+    checkpoint.export(tiny_run, str(tmp_path / 'export'), adjustment=0.2)
