@@ -1,0 +1,153 @@
+"""Tunes how a classification model decodes, on photos it did not train on.
+
+  python -m colorjax.tune --checkpoint=runs/unet_classification \
+      --out=runs/unet_classification/tune --export=runs/unet_classification_tuned
+
+Scores every pair of --adjustments and --temperatures (see
+`classification.Decoded`) with colorjax.evaluate's code on --data, by default
+the run's own eval split (for a folder source, the photos held out from
+training; for TFDS its eval split, so pass a validation set with --data), and
+chooses the most colourful setting whose mean PSNR stays above the gray
+baseline's by at least --min_gain_db. Nothing else is tuned on, so figures on
+other sets (Kodak24, CBSD68) stay clean.
+
+Writes tune.json (every setting's scores, the choice and the run's settings)
+to --out and prints the table; with --export, also the model with the chosen
+setting stored as its default, which evaluate, colorize, serve and compare
+then use without flags.
+"""
+
+import datetime
+import json
+import os
+import sys
+import types
+
+from absl import app
+from absl import flags
+import jax
+import ml_collections
+
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import evaluate
+from colorjax import heads
+from colorjax import input_pipeline
+
+
+def held_out_photos(config: dict, data: str | None):
+  """(source, names): --data if given, else the eval split of the run's data."""
+  if data:
+    return evaluate.open_images(data)
+  source = input_pipeline.open_source(ml_collections.ConfigDict(config['data']), 'eval')
+  return source, [source.describe(i) for i in range(len(source))]
+
+
+def score_settings(path: str, source, names, resolution, adjustments, temperatures,
+                   log=sys.stderr) -> list[dict]:
+  """One row of mean scores (and the gray baseline's PSNR) per setting."""
+  _, variables, info = checkpoint.load_model(path)
+  rows = []
+  for adjustment in adjustments:
+    for temperature in temperatures:
+      model = heads.inference_model(info['config'], temperature=temperature,
+                                    adjustment=adjustment)
+      summary, *_ = evaluate.evaluate(colorize.Colorizer(model, variables), source,
+                                      names, resolution, grid_images=0)
+      scores, gray = summary['model'], summary['gray']
+      rows.append({'adjustment': adjustment, 'temperature': temperature,
+                   'psnr': scores['psnr'], 'gray_psnr': gray['psnr'],
+                   'ssim': scores['ssim'], 'colorfulness': scores['colorfulness'],
+                   'colorfulness_gt': scores['colorfulness_gt']})
+      print(format_row(rows[-1]), file=log, flush=True)
+  return rows
+
+
+def choose(rows: list[dict], min_gain_db: float = 0.0) -> tuple[dict, str]:
+  """The most colourful row whose PSNR beats gray's by min_gain_db, and why;
+  the row with the best PSNR when none does."""
+  eligible = [r for r in rows if r['psnr'] - r['gray_psnr'] >= min_gain_db]
+  if eligible:
+    return (max(eligible, key=lambda r: r['colorfulness']),
+            f'the most colourful setting with PSNR at least {min_gain_db} dB above gray')
+  return (max(rows, key=lambda r: r['psnr']),
+          f'no setting is {min_gain_db} dB above gray; the best PSNR')
+
+
+def format_row(row: dict) -> str:
+  return (f'adjustment {row["adjustment"]:<5g} temperature {row["temperature"]:<5g} '
+          f'PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
+          f'{row["colorfulness"]:.1f} = {row["colorfulness"] / row["colorfulness_gt"]:.0%} '
+          'of the truth\'s')
+
+
+def _define_flags():
+  """The command's flags; defined only when this module runs as the program."""
+  return types.SimpleNamespace(
+      checkpoint=flags.DEFINE_string('checkpoint', None, 'Classification run or step directory.'),
+      data=flags.DEFINE_string('data', None, 'Held-out photos: a folder or tfds:NAME:SPLIT '
+                               "(default: the run's eval split)."),
+      out=flags.DEFINE_string('out', None, 'Directory for tune.json.'),
+      export=flags.DEFINE_string('export', None, 'Also write the model with the '
+                                 'chosen setting as its default to this folder.'),
+      resolution=flags.DEFINE_string('resolution', 'auto', 'Working resolution '
+                                     '(see colorjax.evaluate).'),
+      adjustments=flags.DEFINE_list('adjustments', ['0', '0.1', '0.15', '0.2', '0.25', '0.3'],
+                                    'Logit adjustments to try.'),
+      temperatures=flags.DEFINE_list('temperatures', ['0.1', '0.2', '0.3', '0.38', '0.5'],
+                                     'Annealed-mean temperatures to try.'),
+      min_gain_db=flags.DEFINE_float('min_gain_db', 0.0, 'PSNR margin over gray '
+                                     'that a setting must keep.'))
+
+
+def _numbers(values: list[str], flag: str) -> list[float]:
+  try:
+    return [float(v) for v in values]
+  except ValueError:
+    raise ValueError(f'--{flag} takes comma-separated numbers, not {",".join(values)!r}.') from None
+
+
+def main(argv, args) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  checkpoint.quiet_library_logs()
+  try:
+    if not args.checkpoint.value or not args.out.value:
+      raise ValueError('Name the model with --checkpoint=RUN_DIR and the output '
+                       'folder with --out=DIR.')
+    adjustments = _numbers(args.adjustments.value, 'adjustments')
+    temperatures = _numbers(args.temperatures.value, 'temperatures')
+    path = args.checkpoint.value
+    _, _, info = checkpoint.load_model(path)
+    if heads.head(info['config']) != 'classification':
+      raise ValueError(f'{path} holds a regression model, which has no decoding '
+                       'to tune; pass a classification run.')
+    resolution = colorize.parse_resolution(args.resolution.value, info['config'])
+    source, names = held_out_photos(info['config'], args.data.value)
+    rows = score_settings(path, source, names, resolution, adjustments, temperatures)
+    choice, rule = choose(rows, args.min_gain_db.value)
+    if args.export.value:
+      checkpoint.export(path, args.export.value, temperature=choice['temperature'],
+                        adjustment=choice['adjustment'])
+  except (ValueError, FileNotFoundError, input_pipeline.DataError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  os.makedirs(args.out.value, exist_ok=True)
+  record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {
+      'checkpoint': info['path'], 'step': info['step'],
+      'data': args.data.value or "the run's eval split", 'images': len(names),
+      'resolution': resolution, 'export': args.export.value,
+      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+      'device': jax.devices()[0].device_kind}}
+  with open(os.path.join(args.out.value, 'tune.json'), 'w') as f:
+    json.dump(record, f, indent=2)
+  print(f'{len(rows)} settings on {len(names)} photos; chosen ({rule}):')
+  print(format_row(choice))
+  if args.export.value:
+    print(f'Exported with that setting to {args.export.value}.')
+  return 0
+
+
+if __name__ == '__main__':
+  _ARGS = _define_flags()
+  app.run(lambda argv: sys.exit(main(argv, _ARGS)))
