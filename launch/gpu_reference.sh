@@ -13,6 +13,10 @@
 #     python -m colorjax.evaluate --checkpoint=runs/gpu/$m --data=../shared/data/eval/kodak24 \
 #       --out=runs/gpu/$m/eval_kodak24 --resolution=128
 #   done
+# and choose the classification model's decoding on its held-out photos (the
+# eval split of gpu_data/train, as in training), then evaluate the export too:
+#   python -m colorjax.tune --checkpoint=runs/gpu/unet_classification \
+#     --out=runs/gpu/unet_classification/tune --export=runs/gpu/unet_classification_tuned
 #
 # The runs, each under its own time limit (RUN_SECONDS, so that one slow run
 # cannot take the others' time; a run cut short keeps its last checkpoint,
