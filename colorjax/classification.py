@@ -304,13 +304,13 @@ class Decoded:
   def init(self, *args, **kwargs):
     return self.net.init(*args, **kwargs)
 
-  def logits(self, variables, l, *, train: bool = False, **kwargs):
-    """The network's logits, float32, less `adjustment` * log(class weights)."""
-    logits = self.net.apply(variables, l, train=train, **kwargs).astype(jnp.float32)
+  def decode(self, logits):
+    """Normalised ab [..., 2] of the network's logits [..., Q]: the annealed
+    mean of the logits less `adjustment` * log(class weights)."""
+    logits = logits.astype(jnp.float32)
     if self.adjustment:
       logits = logits - self.adjustment * self.log_weights
-    return logits
+    return annealed_mean(logits, self.bins, self.temperature) / color.AB_SCALE
 
   def apply(self, variables, l, *, train: bool = False, **kwargs):
-    logits = self.logits(variables, l, train=train, **kwargs)
-    return annealed_mean(logits, self.bins, self.temperature) / color.AB_SCALE
+    return self.decode(self.net.apply(variables, l, train=train, **kwargs))

@@ -69,30 +69,37 @@ def _score(rgb_true, rgb_pred, ab_pred, mask):
           metrics.image_metrics(gray, rgb_true, gray_ab, ab_true, mask))
 
 
+_SCORE = jax.jit(_score)  # Shared: evaluators of one shape bucket compile it once.
+
+
 class Evaluator:
   """Colorizes and scores images one by one, pooling what the metrics need."""
 
   def __init__(self, colorizer: colorize.Colorizer, resolution):
     self.colorizer, self.resolution = colorizer, resolution
-    self._score = jax.jit(_score)
     self.rows, self.pooled = [], {'model': None, 'gray': None}
 
-  def add(self, name: str, rgb: np.ndarray, *, with_gray: bool = False):
+  def add(self, name: str, rgb: np.ndarray, *, with_gray: bool = False, ab=None):
     """Scores one uint8 RGB photo.
+
+    Args:
+      ab: the prediction [1, h, w, 2] (normalised, the photo's size) if
+        already made; by default the colorizer makes it.
 
     Returns:
       (the model's colorization, the gray baseline's if with_gray else None).
     """
     batch = rgb[None]
     l = self.colorizer.lightness(batch)
-    ab = self.colorizer.predict_ab(l, self.resolution)
+    if ab is None:
+      ab = self.colorizer.predict_ab(l, self.resolution)
     pred = self.colorizer.compose(l, ab)
     height, width = rgb.shape[:2]
     size = (colorize.bucket(height), colorize.bucket(width))
     mask = np.zeros(size, bool)
     mask[:height, :width] = True
     pad = lambda x: colorize.pad(x, *size)[0]
-    scores = jax.device_get(self._score(pad(batch), pad(pred), pad(ab), mask))
+    scores = jax.device_get(_SCORE(pad(batch), pad(pred), pad(ab), mask))
     row = {'image': name, 'height': height, 'width': width}
     for kind, score in zip(('model', 'gray'), scores):
       prefix = '' if kind == 'model' else 'gray_'

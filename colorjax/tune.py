@@ -26,6 +26,7 @@ import types
 from absl import app
 from absl import flags
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from colorjax import checkpoint
@@ -43,24 +44,49 @@ def held_out_photos(config: dict, data: str | None):
   return source, [source.describe(i) for i in range(len(source))]
 
 
+class _AllSettings:
+  """A classification network decoded with every setting at once: `apply`
+  returns their normalised ab side by side, [..., 2 * len(settings)], so each
+  photo goes through the network once however many settings are scored."""
+
+  def __init__(self, config: dict, settings: list[tuple[float, float]]):
+    self.decoders = [heads.inference_model(config, adjustment=a, temperature=t)
+                     for a, t in settings]
+
+  def apply(self, variables, l, *, train: bool = False):
+    logits = self.decoders[0].net.apply(variables, l, train=train)
+    return jnp.concatenate([d.decode(logits) for d in self.decoders], axis=-1)
+
+
 def score_settings(path: str, source, names, resolution, adjustments, temperatures,
-                   log=sys.stderr) -> list[dict]:
-  """One row of mean scores (and the gray baseline's PSNR) per setting."""
+                   log=sys.stderr) -> tuple[list[dict], int]:
+  """One row of mean scores (and the gray baseline's PSNR) per setting, and
+  how many photos were scored."""
   _, variables, info = checkpoint.load_model(path)
+  settings = [(a, t) for a in adjustments for t in temperatures]
+  colorizer = colorize.Colorizer(_AllSettings(info['config'], settings), variables)
+  evaluators = [evaluate.Evaluator(colorizer, resolution) for _ in settings]
+  for index, name in enumerate(names):
+    try:
+      rgb = source.load(index)
+    except input_pipeline.DataError as e:
+      print(f'Skipping {name}: {e}', file=log)
+      continue
+    ab = colorizer.predict_ab(colorizer.lightness(rgb[None]), resolution)
+    for k, evaluator in enumerate(evaluators):
+      evaluator.add(name, rgb, ab=ab[..., 2 * k:2 * k + 2])
+  if not evaluators[0].rows:
+    raise input_pipeline.DataError(f'None of the {len(names)} photos could be read.')
   rows = []
-  for adjustment in adjustments:
-    for temperature in temperatures:
-      model = heads.inference_model(info['config'], temperature=temperature,
-                                    adjustment=adjustment)
-      summary, *_ = evaluate.evaluate(colorize.Colorizer(model, variables), source,
-                                      names, resolution, grid_images=0)
-      scores, gray = summary['model'], summary['gray']
-      rows.append({'adjustment': adjustment, 'temperature': temperature,
-                   'psnr': scores['psnr'], 'gray_psnr': gray['psnr'],
-                   'ssim': scores['ssim'], 'colorfulness': scores['colorfulness'],
-                   'colorfulness_gt': scores['colorfulness_gt']})
-      print(format_row(rows[-1]), file=log, flush=True)
-  return rows
+  for (adjustment, temperature), evaluator in zip(settings, evaluators):
+    summary = evaluator.summary()
+    scores, gray = summary['model'], summary['gray']
+    rows.append({'adjustment': adjustment, 'temperature': temperature,
+                 'psnr': scores['psnr'], 'gray_psnr': gray['psnr'],
+                 'ssim': scores['ssim'], 'colorfulness': scores['colorfulness'],
+                 'colorfulness_gt': scores['colorfulness_gt']})
+    print(format_row(rows[-1]), file=log, flush=True)
+  return rows, len(evaluators[0].rows)
 
 
 def choose(rows: list[dict], min_gain_db: float = 0.0) -> tuple[dict, str]:
@@ -124,7 +150,8 @@ def main(argv, args) -> int:
                        'to tune; pass a classification run.')
     resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = held_out_photos(info['config'], args.data.value)
-    rows = score_settings(path, source, names, resolution, adjustments, temperatures)
+    rows, images = score_settings(path, source, names, resolution, adjustments,
+                                  temperatures)
     choice, rule = choose(rows, args.min_gain_db.value)
     if args.export.value:
       checkpoint.export(path, args.export.value, temperature=choice['temperature'],
@@ -135,13 +162,13 @@ def main(argv, args) -> int:
   os.makedirs(args.out.value, exist_ok=True)
   record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {
       'checkpoint': info['path'], 'step': info['step'],
-      'data': args.data.value or "the run's eval split", 'images': len(names),
+      'data': args.data.value or "the run's eval split", 'images': images,
       'resolution': resolution, 'export': args.export.value,
       'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
       'device': jax.devices()[0].device_kind}}
   with open(os.path.join(args.out.value, 'tune.json'), 'w') as f:
     json.dump(record, f, indent=2)
-  print(f'{len(rows)} settings on {len(names)} photos; chosen ({rule}):')
+  print(f'{len(rows)} settings on {images} photos; chosen ({rule}):')
   print(format_row(choice))
   if args.export.value:
     print(f'Exported with that setting to {args.export.value}.')
