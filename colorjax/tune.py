@@ -25,6 +25,7 @@ import types
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -75,6 +76,9 @@ def score_settings(path: str, source, names, resolution, adjustments, temperatur
     ab = colorizer.predict_ab(colorizer.lightness(rgb[None]), resolution)
     for k, evaluator in enumerate(evaluators):
       evaluator.add(name, rgb, ab=ab[..., 2 * k:2 * k + 2])
+    if (index + 1) % 10 == 0:
+      logging.info('Scored %d/%d photos in %d settings.', index + 1, len(names),
+                   len(settings))
   if not evaluators[0].rows:
     raise input_pipeline.DataError(f'None of the {len(names)} photos could be read.')
   rows = []
