@@ -59,13 +59,16 @@ class _AllSettings:
     return jnp.concatenate([d.decode(logits) for d in self.decoders], axis=-1)
 
 
-def score_settings(path: str, source, names, resolution, adjustments, temperatures,
-                   log=sys.stderr) -> tuple[list[dict], int]:
+def score_settings(config: dict, variables, source, names, resolution, adjustments,
+                   temperatures, log=sys.stderr) -> tuple[list[dict], int]:
   """One row of mean scores (and the gray baseline's PSNR) per setting, and
-  how many photos were scored."""
-  _, variables, info = checkpoint.load_model(path)
+  how many photos were scored.
+
+  Args:
+    config, variables: a classification checkpoint's (`checkpoint.load_model`).
+  """
   settings = [(a, t) for a in adjustments for t in temperatures]
-  colorizer = colorize.Colorizer(_AllSettings(info['config'], settings), variables)
+  colorizer = colorize.Colorizer(_AllSettings(config, settings), variables)
   evaluators = [evaluate.Evaluator(colorizer, resolution) for _ in settings]
   for index, name in enumerate(names):
     try:
@@ -148,14 +151,14 @@ def main(argv, args) -> int:
     adjustments = _numbers(args.adjustments.value, 'adjustments')
     temperatures = _numbers(args.temperatures.value, 'temperatures')
     path = args.checkpoint.value
-    _, _, info = checkpoint.load_model(path)
+    _, variables, info = checkpoint.load_model(path)
     if heads.head(info['config']) != 'classification':
       raise ValueError(f'{path} holds a regression model, which has no decoding '
                        'to tune; pass a classification run.')
     resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = held_out_photos(info['config'], args.data.value)
-    rows, images = score_settings(path, source, names, resolution, adjustments,
-                                  temperatures)
+    rows, images = score_settings(info['config'], variables, source, names,
+                                  resolution, adjustments, temperatures)
     choice, rule = choose(rows, args.min_gain_db.value)
     if args.export.value:
       checkpoint.export(path, args.export.value, temperature=choice['temperature'],
