@@ -253,10 +253,25 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> byte
   return encode(colorizer.colorize(rgb, resolution), alpha, fmt)
 
 
+def define_decoding_flags() -> dict:
+  """--temperature and --adjustment, how a classification model decodes (by
+  default as its checkpoint stores), for the commands that load a model."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  return {
+      'temperature': flags.DEFINE_float(
+          'temperature', None, 'Annealed-mean temperature of a classification '
+          "model (default: its run's, 0.38); lower is more vivid, 1 the mean."),
+      'adjustment': flags.DEFINE_float(
+          'adjustment', None, 'Logit adjustment of a classification model '
+          "(default: its run's, 0): the share of the class rebalancing's bias "
+          'taken back; higher is duller and closer to the truth on average.')}
+
+
 def _define_flags():
   """The CLI's flags; defined only when this module runs as the program."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   return types.SimpleNamespace(
+      **define_decoding_flags(),
       checkpoint=flags.DEFINE_string(
           'checkpoint', None, 'Run directory or step directory of the model; '
           'default: the bundled model.'),
@@ -265,14 +280,7 @@ def _define_flags():
           'resolution', 'auto', 'Working resolution: shorter side in pixels, '
           '"native", or auto (the scale the model trained at).'),
       format=flags.DEFINE_enum('format', 'png', list(OUTPUT_FORMATS), 'Output format.'),
-      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'),
-      temperature=flags.DEFINE_float(
-          'temperature', None, 'Annealed-mean temperature of a classification '
-          "model (default: its run's, 0.38); lower is more vivid, 1 the mean."),
-      adjustment=flags.DEFINE_float(
-          'adjustment', None, 'Logit adjustment of a classification model '
-          "(default: its run's, 0): the share of the class rebalancing's bias "
-          'taken back; higher is duller and closer to the truth on average.'))
+      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'))
 
 
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,

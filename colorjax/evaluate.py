@@ -206,12 +206,7 @@ def _define_flags():
           "or auto (the run's training scale)."),
       grid_images=flags.DEFINE_integer('grid_images', 6, 'Photos in grid.png (the first, by name).'),
       tfds_data_dir=flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.'),
-      temperature=flags.DEFINE_float(
-          'temperature', None, 'Annealed-mean temperature of a classification '
-          "model (default: its run's)."),
-      adjustment=flags.DEFINE_float(
-          'adjustment', None, 'Logit adjustment of a classification model '
-          "(default: its run's); see colorjax.classification.Decoded."))
+      **colorize.define_decoding_flags())
 
 
 def main(argv, args):
