@@ -289,9 +289,11 @@ def eval_step(variables, batch, *, model):
 
 # ------------------------------------------------------------ the loop --
 
-def make_mesh() -> jax.sharding.Mesh:
-  """A one-axis mesh (AXIS) over every device of every process."""
-  return jax.make_mesh((jax.device_count(),), (AXIS,),
+def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
+  """A one-axis mesh (AXIS) over every device of every process, or over the
+  first `num_devices` of them (e.g. one device of a simulated eight)."""
+  devices = jax.devices()[:num_devices]
+  return jax.make_mesh((len(devices),), (AXIS,), devices=devices,
                        axis_types=(jax.sharding.AxisType.Auto,))
 
 
@@ -447,14 +449,20 @@ def _restore_or_init(mngr, state, workdir):
   return restored[0]
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       mesh: jax.sharding.Mesh | None = None) -> TrainState:
   """Trains (resuming from the workdir's latest checkpoint) and evaluates.
+
+  Args:
+    config: the run's config (see configs/default.py).
+    workdir: where checkpoints and logs go.
+    mesh: the devices to train on (default `make_mesh()`: all of them).
 
   Returns:
     The final train state.
   """
-  mesh = make_mesh()
-  validate_config(config, jax.device_count())
+  mesh = mesh or make_mesh()
+  validate_config(config, mesh.size)
   os.makedirs(workdir, exist_ok=True)
   train_source, train_indices, eval_source, eval_indices = _open_data(config)
 

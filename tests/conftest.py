@@ -1,15 +1,44 @@
-"""Shared test helpers: small real-photo folders and running entry points."""
+"""Shared test helpers: small real-photo folders and running entry points.
+
+Two settings hold for the whole suite, set here before JAX starts:
+- This process sees 8 CPU devices (as big_vision's tests do), so data-parallel
+  equivalence is tested in-process on a mesh of 8 against a mesh of 1
+  (`train.make_mesh(n)`); single-device code runs on device 0 as usual.
+  Commands started by the tests see one device unless a test asks for more.
+- Compiled programs are cached on disk for the session (JAX's persistent
+  compilation cache, in a fresh temporary folder), shared with the commands
+  the tests start: many tests train the same tiny networks, and compilation,
+  not computation, is most of their time.
+"""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
-import numpy as np
-import pytest
-import skimage.data
+_XLA_CACHE = tempfile.mkdtemp(prefix='colorjax-test-xla-cache-')
+os.environ.update({  # Read by JAX here and in every command a test starts.
+    'JAX_COMPILATION_CACHE_DIR': _XLA_CACHE,
+    'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+    'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1',
+})
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+import skimage.data  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+jax.config.update('jax_num_cpu_devices', 8)
+jax.config.update('jax_compilation_cache_dir', _XLA_CACHE)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  shutil.rmtree(_XLA_CACHE, ignore_errors=True)
 
 
 def photo_crops(count: int, height: int = 40, width: int = 48, seed: int = 0):
@@ -108,5 +137,5 @@ def tiny_run(tmp_path_factory):
   config.num_train_steps, config.opt.warmup_steps = 2, 1
   config.eval_every_steps = config.checkpoint_every_steps = 0
   workdir = str(root / 'run')
-  train.train_and_evaluate(config, workdir)
+  train.train_and_evaluate(config, workdir, mesh=train.make_mesh(1))
   return workdir

@@ -323,7 +323,7 @@ def test_on_device_batches_equal_the_host_pipeline(tmp_path):
     f.write(b'broken')  # Left out by the scan, so never loaded.
   indices = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # As if 1 were gray and 4 broken.
   host = _train_batches(config, source, indices, steps=5)  # 20 examples: 2.5 epochs.
-  mesh = train.make_mesh()
+  mesh = train.make_mesh(4)  # One example a device.
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
   device = ip.DeviceDataset(config, source, indices, seed=7, global_batch=4,
                             sharding=sharding)
@@ -336,7 +336,7 @@ def test_on_device_refuses_mixed_sizes_and_rescaling(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 3, height=30, width=40)
   write_photo_folder(folder, 3, seed=1, height=50, width=40)
-  mesh = train.make_mesh()
+  mesh = train.make_mesh(1)
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
   config = _data_config(folder=folder, eval_fraction=0.0)
   source = ip.open_source(config, 'train')

@@ -45,7 +45,7 @@ def test_tiny_model_overfits_one_batch(model_name, loss):
       'model.bottleneck': 32, 'model.cnn_channels': (32, 32, 32), 'loss': loss,
       'opt.schedule': 'constant', 'opt.learning_rate': 3e-3,
       'num_train_steps': 150})
-  mesh = train.make_mesh()
+  mesh = train.make_mesh(1)
   model = train.create_model(config, axis_name=train.AXIS)
   tx = train.create_optimizer(config, train.learning_rate_schedule(config))
   state = train.create_train_state(jax.random.key(0), model, tx, 32)
