@@ -88,12 +88,14 @@ def step_dir(path: str) -> str:
                           'directory, its checkpoints/ folder or a step folder.')
 
 
-def load(path: str):
-  """Loads a checkpoint onto this process's default device, whatever topology
-  wrote it.
+def load(path: str, *, sharding: jax.sharding.Sharding | None = None):
+  """Loads a checkpoint, whatever topology wrote it.
 
   Args:
     path: a run directory or a step directory (see `step_dir`).
+    sharding: where every array goes; default this process's first device.
+      A computation over a mesh needs the mesh's (e.g. replicated) sharding:
+      JAX refuses to mix arrays on one device with outputs on several.
 
   Returns:
     (state as a dict of arrays: params, batch_stats, opt_state, step;
@@ -102,9 +104,9 @@ def load(path: str):
   directory = os.path.abspath(step_dir(path))
   checkpointer = ocp.StandardCheckpointer()
   metadata = checkpointer.metadata(os.path.join(directory, 'state')).item_metadata
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), metadata)
   state = checkpointer.restore(os.path.join(directory, 'state'), target)
   config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(
       os.path.join(directory, 'config'))

@@ -177,11 +177,12 @@ def create_state(config, rng, generator=None, *, model):
                           generator)
 
 
-def generator_warm_start(config, model):
-  """params and batch_stats of the regression checkpoint config.gan.init_from."""
+def generator_warm_start(config, model, sharding=None):
+  """params and batch_stats of the regression checkpoint config.gan.init_from,
+  placed with `sharding` (default: one device; see `checkpoint.load`)."""
   path = config.gan.init_from
   try:
-    state, _ = checkpoint.load(path)
+    state, _ = checkpoint.load(path, sharding=sharding)
   except FileNotFoundError as e:
     raise ConfigError(f'config.gan.init_from: {e}') from e
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
@@ -473,7 +474,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # A warm start is only read when the run has no checkpoint of its own.
   generator = None
   if config.gan.enabled and config.gan.init_from and mngr.latest_step() is None:
-    generator = generator_warm_start(config, model)
+    generator = generator_warm_start(config, model, replicated)
   state = jax.jit(functools.partial(create_state, config, model=model),
                   out_shardings=replicated)(rng_init, generator)
   state = _restore_or_init(mngr, state, workdir)

@@ -35,9 +35,9 @@ def test_losses_reward_the_right_side(kind):
   assert gan.generator_loss(high, kind) < gan.generator_loss(low, kind)
 
 
-def _gan_config(**overrides):
-  return _tiny_config(**{'gan.enabled': True, 'gan.disc_widths': (8, 8, 8, 8),
-                         **overrides})
+def _gan_config(folder='', **overrides):
+  return _tiny_config(folder, **{'gan.enabled': True, 'gan.disc_widths': (8, 8, 8, 8),
+                                 **overrides})
 
 
 def test_gan_step_updates_both_networks_and_reports_the_discriminator():
@@ -95,6 +95,21 @@ def test_generator_warm_start_takes_a_regression_run_of_the_same_network(tiny_ru
   other = _gan_config(**{'gan.init_from': tiny_run, 'model.widths': (4, 8)})
   with pytest.raises(train.ConfigError, match='holds another network'):
     train.generator_warm_start(other, train.create_model(other))
+
+
+def test_warm_start_trains_on_eight_devices(tiny_run, photo_folder, tmp_path):
+  """The warm start's arrays join the 8-device mesh (checkpoint.load once put
+  them on device 0 only, and the jitted state creation refused them)."""
+  from colorjax import checkpoint
+  config = _gan_config(photo_folder, **{
+      'gan.init_from': tiny_run, 'num_train_steps': 1, 'opt.warmup_steps': 0,
+      'opt.learning_rate': 1e-9, 'opt.schedule': 'constant'})
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'), mesh=train.make_mesh(8))
+  assert int(state.step) == 1
+  saved, _ = checkpoint.load(tiny_run)
+  # One step at a learning rate of 1e-9 moves no parameter by more than 1e-8.
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(saved['params'])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
 
 
 def test_gan_config_trains_end_to_end_and_logs_the_discriminator(tmp_path, photo_folder):
