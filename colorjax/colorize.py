@@ -223,6 +223,19 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]
 
 def output_path(out_dir: str, relative: str, fmt: str) -> str:
   return os.path.join(out_dir, os.path.splitext(relative)[0] + OUTPUT_FORMATS[fmt])
+def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
+  """Raises ValueError naming two inputs that would be written to one output
+  (a.jpg and a.png, or x/p.jpg and y/p.jpg given as files)."""
+  first = {}
+  for path, relative in items:
+    target = output_path(out_dir, relative, fmt)
+    if target in first:
+      raise ValueError(
+          f'{first[target]} and {path} would both be written to {target}; '
+          'rename one, or colorize them into different --out folders.')
+    first[target] = path
+
+
 
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 95) -> bytes:
@@ -317,6 +330,7 @@ def main(argv, args) -> int:
     if not inputs:
       raise ValueError('Name the photos to colorize: files, folders or globs.')
     if not args.out.value:
+    check_distinct_outputs(items, args.out.value, args.format.value)
       raise ValueError('Name the output folder with --out=DIR.')
     items, missing = collect_inputs(inputs)
     for item in missing:

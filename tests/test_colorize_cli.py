@@ -89,3 +89,27 @@ def test_missing_inputs_and_model_are_reported(tiny_run, tmp_path):
                        f'--out={tmp_path}'], check=False)
   assert result.returncode == 1 and "No checkpoint found at '/no/run'" in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_two_inputs_never_share_an_output(tiny_run, tmp_path):
+  from colorjax import colorize
+  photo = Image.fromarray(photo_crops(1, 32, 32)[0])
+  for name in ('same/a.jpg', 'same/a.png', 'two/x/p.jpg', 'two/y/p.jpg'):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    photo.save(tmp_path / name)
+  out = tmp_path / 'out'
+  # A folder with a.jpg and a.png: both would become a.png.
+  result = _colorize(tiny_run, str(tmp_path / 'same'), f'--out={out}')
+  errors = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+  assert result.returncode == 1 and len(errors) == 1, result.stderr[-2000:]
+  assert 'a.jpg and ' in errors[0] and 'a.png would both be written to' in errors[0]
+  assert not out.exists()  # Refused before anything was written.
+  # Files of one name from two folders, given as files or as the folders.
+  for inputs in (['two/x/p.jpg', 'two/y/p.jpg'], ['two/x', 'two/y']):
+    items, _ = colorize.collect_inputs([str(tmp_path / i) for i in inputs])
+    with pytest.raises(ValueError, match='p.jpg would both be written to .*p.png'):
+      colorize.check_distinct_outputs(items, str(out), 'png')
+  # Their parent folder keeps them apart: out/x/p.png and out/y/p.png.
+  items, _ = colorize.collect_inputs([str(tmp_path / 'two')])
+  colorize.check_distinct_outputs(items, str(out), 'png')
+  assert len(items) == 2
