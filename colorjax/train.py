@@ -13,6 +13,7 @@ with config.gan.enabled, the network as the generator of a GAN whose step is
 `gan.train_step`. The loop, evaluation and checkpoints are the same for all.
 """
 
+import contextlib
 import functools
 import json
 import os
@@ -331,34 +332,68 @@ def _is_time(step: int, every: int, last_step: int) -> bool:
   return step == last_step or (every > 0 and step % every == 0)
 
 
-class _Reporter:
-  """Console progress lines, TensorBoard events and eval_metrics.jsonl (process 0)."""
+def format_duration(seconds: float) -> str:
+  """H:MM:SS, with days in front when there are any ('2d 01:00:00')."""
+  days, rest = divmod(int(round(seconds)), 86_400)
+  hours, rest = divmod(rest, 3_600)
+  text = f'{hours:02d}:{rest // 60:02d}:{rest % 60:02d}'
+  return f'{days}d {text}' if days else text
 
-  def __init__(self, workdir: str, total_steps: int, batch_size: int,
-               start_step: int):
+
+class _Reporter:
+  """Console progress lines, TensorBoard events and eval_metrics.jsonl (process 0).
+
+  The img/s and ETA count training steps only: the clock starts once the
+  run's first step (which compiles) has finished, and the time spent in
+  `paused()` blocks (evaluation, checkpoints) is left out.
+  """
+
+  def __init__(self, workdir: str, total_steps: int, batch_size: int):
     self.workdir, self.total_steps, self.batch_size = workdir, total_steps, batch_size
     self.active = jax.process_index() == 0
     self.writer = None
     if self.active:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       self.writer = SummaryWriter(workdir)
-    self.last_time, self.last_step = time.time(), start_step
+    self.clock_step, self.clock_time, self.paused_seconds = None, 0.0, 0.0
+
+  def start_clock(self, step: int, ready) -> None:
+    """Starts timing once `ready` (the outputs of step `step`) are computed."""
+    jax.block_until_ready(ready)
+    self.clock_step, self.clock_time, self.paused_seconds = step, time.time(), 0.0
+
+  @contextlib.contextmanager
+  def paused(self, ready):
+    """Keeps the block's time out of the rate; `ready` (the train state) is
+    waited for first, so that queued training steps count as training."""
+    jax.block_until_ready(ready)
+    start = time.time()
+    try:
+      yield
+    finally:
+      self.paused_seconds += time.time() - start
 
   def train(self, step: int, metrics: dict[str, float]) -> None:
-    now = time.time()
-    rate = (step - self.last_step) * self.batch_size / max(now - self.last_time, 1e-9)
-    eta = (self.total_steps - step) * self.batch_size / max(rate, 1e-9)
-    self.last_time, self.last_step = now, step
+    """Logs a training line; the metrics were fetched, so step `step` is done."""
+    rate = None
+    if self.clock_step is not None and step > self.clock_step:
+      seconds = time.time() - self.clock_time - self.paused_seconds
+      rate = (step - self.clock_step) * self.batch_size / max(seconds, 1e-9)
+      self.clock_step, self.clock_time, self.paused_seconds = step, time.time(), 0.0
+    speed = 'first step (compiling)'
+    if rate is not None:
+      eta = (self.total_steps - step) * self.batch_size / max(rate, 1e-9)
+      speed = f'{rate:.1f} img/s | ETA {format_duration(eta)}'
     gan_part = ''
     if 'discriminator_loss' in metrics:  # How the two networks stand.
       gan_part = (f' | L1 {metrics["generator_l1"]:.4f} | D loss '
                   f'{metrics["discriminator_loss"]:.3f}, real '
                   f'{metrics["discriminator_real"]:.2f}, fake '
                   f'{metrics["discriminator_fake"]:.2f}')
-    logging.info('step %d/%d | loss %.5f%s | %.1f img/s | ETA %s', step,
-                 self.total_steps, metrics['loss'], gan_part, rate,
-                 time.strftime('%H:%M:%S', time.gmtime(eta)))
-    self._scalars(step, {**metrics, 'images_per_second': rate}, 'train')
+    logging.info('step %d/%d | loss %.5f%s | %s', step, self.total_steps,
+                 metrics['loss'], gan_part, speed)
+    scalars = dict(metrics) if rate is None else {**metrics, 'images_per_second': rate}
+    self._scalars(step, scalars, 'train')
 
   def eval(self, step: int, metrics: dict[str, float], grid) -> None:
     logging.info('eval at step %d: %s', step,
@@ -496,21 +531,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       global_batch=config.eval.batch_size)
 
   total = config.num_train_steps
-  reporter = _Reporter(workdir, total, config.global_batch_size, start_step)
+  reporter = _Reporter(workdir, total, config.global_batch_size)
   pending, last_saved = [], mngr.latest_step()
   try:
     for step in range(start_step + 1, total + 1):
       state, metrics = p_train_step(state, next(train_data), rng_steps)
       pending.append((step, metrics))
+      if step == start_step + 1:
+        reporter.start_clock(step, metrics)
       if _is_time(step, config.log_every_steps, total):
         reporter.train(step, _check_finite(pending, last_saved, workdir))
       if _is_time(step, config.eval_every_steps, total):
-        variables = {'params': state.params, 'batch_stats': state.batch_stats}
-        reporter.eval(step, *evaluate(p_eval_step, variables, eval_data, mesh,
-                                      config.image_grid_size))
+        with reporter.paused(state):
+          variables = {'params': state.params, 'batch_stats': state.batch_stats}
+          reporter.eval(step, *evaluate(p_eval_step, variables, eval_data, mesh,
+                                        config.image_grid_size))
       if _is_time(step, config.checkpoint_every_steps, total):
-        _check_finite(pending, last_saved, workdir)
-        checkpoint.save(mngr, step, state, config, class_weights=class_weights)
+        with reporter.paused(state):
+          _check_finite(pending, last_saved, workdir)
+          checkpoint.save(mngr, step, state, config, class_weights=class_weights)
         last_saved = step
   finally:
     mngr.wait_until_finished()

@@ -120,6 +120,36 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored['params']))
 
 
+
+
+def test_durations_show_days_instead_of_wrapping():
+  assert train.format_duration(0) == '00:00:00'
+  assert train.format_duration(3_661) == '01:01:01'
+  assert train.format_duration(90_000) == '1d 01:00:00'  # Not 01:00:00.
+  assert train.format_duration(3 * 86_400 + 59.6) == '3d 00:01:00'
+
+
+def test_images_per_second_count_training_steps_only(tmp_path, monkeypatch, caplog):
+  """The first step (compilation) and paused blocks (evaluation, checkpoints)
+  are left out of the rate and the ETA."""
+  now = [1000.0]
+  monkeypatch.setattr(train.time, 'time', lambda: now[0])
+  reporter = train._Reporter(str(tmp_path), total_steps=1_000_003, batch_size=8)  # pylint: disable=protected-access
+  ready = np.zeros(1)
+  now[0] += 300  # The first step compiles for 5 minutes...
+  reporter.start_clock(1, ready)  # ...and the clock starts after it.
+  with caplog.at_level('INFO'):
+    reporter.train(1, {'loss': 1.0})
+    now[0] += 1.0  # Step 2 trains for a second,
+    with reporter.paused(ready):
+      now[0] += 500  # an evaluation takes 500 s,
+    now[0] += 1.0  # step 3 trains for a second.
+    reporter.train(3, {'loss': 0.5})
+  reporter.close()
+  lines = [r.getMessage() for r in caplog.records if 'step ' in r.getMessage()]
+  assert 'step 1/1000003 | loss 1.00000 | first step (compiling)' in lines[0]
+  # 2 steps of 8 images in 2 s; 1,000,000 steps left at 8 img/s: 11.6 days.
+  assert lines[1].endswith('| 8.0 img/s | ETA 11d 13:46:40'), lines[1]
 def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   config = _tiny_config(**{'data.source': 'tfds', 'data.tfds_name': 'cifar10',
