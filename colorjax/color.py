@@ -140,3 +140,15 @@ def normalize(lab):
 def denormalize(l, ab):
   """Inverse of `normalize`: joins normalised l [..., 1] and ab [..., 2] into LAB."""
   return jnp.concatenate([(l + 1.0) * L_SCALE, ab * AB_SCALE], axis=-1)
+
+
+def compose(l, ab):
+  """uint8 RGB of normalised l [..., 1] and ab [..., 2], as a user gets it:
+  out-of-gamut colours lose chroma, never lightness (`fit_chroma`)."""
+  rgb = lab_to_rgb(fit_chroma(denormalize(l, ab)))
+  return jnp.round(rgb * 255).astype(jnp.uint8)
+
+
+def gray(l):
+  """uint8 RGB of the gray baseline: the photo's own L with a = b = 0."""
+  return compose(l, jnp.zeros(l.shape[:-1] + (2,), jnp.float32))

@@ -29,7 +29,6 @@ import sys
 import types
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
@@ -138,12 +137,6 @@ def as_rgb_batch(image: np.ndarray) -> tuple[np.ndarray, bool]:
   return batch[..., :3], batched
 
 
-def compose(l, ab):
-  """uint8 RGB from normalised l and ab, reducing chroma (never L) out of gamut."""
-  rgb = color.lab_to_rgb(color.fit_chroma(color.denormalize(l, ab)))
-  return jnp.round(rgb * 255).astype(jnp.uint8)
-
-
 class Colorizer:
   """A model and its variables, with jitted, shape-bucketed steps."""
 
@@ -152,7 +145,8 @@ class Colorizer:
     self._lightness = jax.jit(
         lambda rgb: color.normalize(color.rgb_to_lab(rgb))[0])
     self._predict = jax.jit(functools.partial(model.apply, train=False))
-    self._compose = jax.jit(compose)
+    self._compose = jax.jit(color.compose)
+    self._gray = jax.jit(color.gray)
 
   def lightness(self, rgb: np.ndarray) -> np.ndarray:
     """Normalised l [batch, h, w, 1] of uint8 RGB [batch, h, w, 3]."""
@@ -170,6 +164,10 @@ class Colorizer:
   def compose(self, l: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """uint8 RGB [batch, h, w, 3] from normalised l and ab of the same size."""
     return _map_pixels(self._compose, l, ab)
+
+  def gray(self, l: np.ndarray) -> np.ndarray:
+    """uint8 RGB [batch, h, w, 3] of the gray baseline (`color.gray`)."""
+    return _map_pixels(self._gray, l)
 
   def colorize(self, image: np.ndarray, resolution=NATIVE) -> np.ndarray:
     """Colorizes uint8 gray or RGB images ([h, w], [h, w, c] or a batch of them).
@@ -223,6 +221,8 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]
 
 def output_path(out_dir: str, relative: str, fmt: str) -> str:
   return os.path.join(out_dir, os.path.splitext(relative)[0] + OUTPUT_FORMATS[fmt])
+
+
 def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
   """Raises ValueError naming two inputs that would be written to one output
   (a.jpg and a.png, or x/p.jpg and y/p.jpg given as files)."""
@@ -234,8 +234,6 @@ def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
           f'{first[target]} and {path} would both be written to {target}; '
           'rename one, or colorize them into different --out folders.')
     first[target] = path
-
-
 
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 95) -> bytes:
@@ -330,9 +328,9 @@ def main(argv, args) -> int:
     if not inputs:
       raise ValueError('Name the photos to colorize: files, folders or globs.')
     if not args.out.value:
-    check_distinct_outputs(items, args.out.value, args.format.value)
       raise ValueError('Name the output folder with --out=DIR.')
     items, missing = collect_inputs(inputs)
+    check_distinct_outputs(items, args.out.value, args.format.value)
     for item in missing:
       print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
     model, variables, info = checkpoint.load_model(

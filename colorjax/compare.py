@@ -14,7 +14,6 @@ import types
 
 from absl import app
 from absl import flags
-import numpy as np
 from PIL import Image
 
 from colorjax import checkpoint
@@ -36,7 +35,7 @@ def compare(data: str, paths: list[str], resolution, images: int):
     if not grays:  # The gray input (L kept, a = b = 0) needs no model.
       for photo in photos:
         l = colorizer.lightness(photo[None])
-        grays.append(colorizer.compose(l, np.zeros(l.shape[:-1] + (2,)))[0])
+        grays.append(colorizer.gray(l)[0])
   rows = [(gray, *(out[i] for out in outputs), photo)
           for i, (gray, photo) in enumerate(zip(grays, photos))]
   return evaluate.grid_image(rows), columns + ['ground truth']

@@ -25,12 +25,10 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
 from colorjax import checkpoint
-from colorjax import color
 from colorjax import colorize
 from colorjax import input_pipeline
 from colorjax import metrics
@@ -57,19 +55,7 @@ def open_images(data: str, tfds_data_dir: str | None = None):
   return input_pipeline.FileSource(paths), [os.path.relpath(p, data) for p in paths]
 
 
-def _score(rgb_true, rgb_pred, ab_pred, mask):
-  """Metrics of the model's and the gray baseline's colorizations of one image."""
-  lab = color.rgb_to_lab(rgb_true)
-  l, ab_true = color.normalize(lab)
-  rgb_true = rgb_true.astype(jnp.float32) / 255.0
-  gray_ab = jnp.zeros_like(ab_true)
-  gray = colorize.compose(l, gray_ab).astype(jnp.float32) / 255.0
-  model = rgb_pred.astype(jnp.float32) / 255.0
-  return (metrics.image_metrics(model, rgb_true, ab_pred, ab_true, mask),
-          metrics.image_metrics(gray, rgb_true, gray_ab, ab_true, mask))
-
-
-_SCORE = jax.jit(_score)  # Shared: evaluators of one shape bucket compile it once.
+_SCORE = jax.jit(metrics.score)  # Shared: evaluators of one shape bucket compile it once.
 
 
 class Evaluator:
@@ -110,7 +96,7 @@ class Evaluator:
       self.pooled[kind] = counts if pooled is None else {
           k: pooled[k] + counts[k] for k in counts}
     self.rows.append(row)
-    gray = self.colorizer.compose(l, np.zeros_like(ab))[0] if with_gray else None
+    gray = self.colorizer.gray(l)[0] if with_gray else None
     return pred[0], gray
 
   def summary(self) -> dict[str, dict[str, float]]:

@@ -1,11 +1,12 @@
 """Colorization metrics in jax.numpy (jit-able), and their final reductions.
 
-Two families:
-- per-image metrics of a training eval batch (`mse_ab`, `psnr`, `ssim`), on
-  [batch, height, width, channels] arrays, all pixels valid;
-- full-resolution metrics of one image padded to a shape bucket
-  (`image_metrics`), where a mask [height, width] marks the real pixels, so
-  that one compiled function serves every image size in the bucket.
+Metrics are of one image padded to a shape bucket (`image_metrics`), where a
+mask [height, width] marks the real pixels, so that one compiled function
+serves every image size in the bucket (all True for an unpadded image).
+
+`score` is the one definition of how a colorization is scored, beside the
+gray baseline: `colorjax.evaluate`, tuning and the evaluation during training
+all call it, so one checkpoint gets one PSNR.
 
 Images are RGB floats in [0, 1]; chroma is normalised ab (`color.normalize`).
 Definitions:
@@ -29,6 +30,8 @@ import dm_pix as pix
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import color
+
 SEED_BINS = 8  # Bins per ab channel in the seed's classification metrics.
 AUC_MAX_ERROR = 150  # Largest ab error threshold of the AuC sweep, LAB units.
 AB_CLASS_SIZE = 10  # Side of an ab colour class for AuC rebalancing, LAB units.
@@ -38,24 +41,7 @@ NUM_AB_CLASSES = _AB_CLASSES_PER_AXIS ** 2
 _SSIM_FILTER = 11
 
 
-# ------------------------------------------------- training eval batches --
-
-def mse_ab(ab_pred, ab_true):
-  """Mean squared error on normalised ab, per image [batch] (the seed's MSE)."""
-  return jnp.mean(jnp.square(ab_pred - ab_true), axis=(1, 2, 3))
-
-
-def psnr(rgb_pred, rgb_true):
-  """Peak signal-to-noise ratio in dB on RGB in [0, 1], per image [batch]."""
-  return pix.psnr(rgb_pred, rgb_true)
-
-
-def ssim(rgb_pred, rgb_true):
-  """Structural similarity on RGB in [0, 1], per image [batch]."""
-  return pix.ssim(rgb_pred, rgb_true)
-
-
-# ------------------------------------------- one full-resolution image --
+# ---------------------------------------------------------- one image --
 
 def _masked_mean(x, mask):
   return jnp.sum(x * mask) / jnp.sum(mask)
@@ -135,6 +121,27 @@ def image_metrics(rgb_pred, rgb_true, ab_pred, ab_true, mask):
       'confusion': confusion(ab_pred, ab_true, mask),
       'ab_error_histogram': ab_error_histogram(ab_pred, ab_true, mask),
   }
+
+
+def score(rgb_true, rgb_pred, ab_pred, mask):
+  """Every metric of a colorization and of the gray baseline, for one image.
+
+  Args:
+    rgb_true: uint8 [height, width, 3], the photo.
+    rgb_pred: uint8 [height, width, 3], its colorization as the user gets it:
+      `color.compose` of the photo's l and `ab_pred`.
+    ab_pred: [height, width, 2] normalised ab that the model predicted.
+    mask: [height, width] bool, True on the image's real pixels.
+
+  Returns:
+    (the colorization's `image_metrics`, the gray baseline's).
+  """
+  l, ab_true = color.normalize(color.rgb_to_lab(rgb_true))
+  as_float = lambda rgb: rgb.astype(jnp.float32) / 255.0
+  truth = as_float(rgb_true)
+  gray_ab = jnp.zeros_like(ab_true)
+  return (image_metrics(as_float(rgb_pred), truth, ab_pred, ab_true, mask),
+          image_metrics(as_float(color.gray(l)), truth, gray_ab, ab_true, mask))
 
 
 # ------------------------------------------------------ final reductions --

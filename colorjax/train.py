@@ -72,9 +72,9 @@ def create_model(config, *, axis_name: str | None = None) -> nn.Module:
 
 
 def inference_model(config, class_weights=None):
-  """`create_model`, but always returning normalised ab (see `heads`)."""
-  return heads.inference_model(config, dtype=_dtype(config),
-                               class_weights=class_weights)
+  """The network as `colorjax.evaluate` runs it: in float32 whatever the
+  training precision, returning normalised ab whatever the head (see `heads`)."""
+  return heads.inference_model(config, class_weights=class_weights)
 
 
 def _dtype(config):
@@ -263,30 +263,33 @@ def make_train_step(mesh, config, class_weights=None):
   return jax.jit(mapped, donate_argnums=(0,))
 
 
+EVAL_METRICS = ('mse_ab', 'psnr', 'ssim', 'colorfulness', 'colorfulness_gt')
+EVAL_GRAY_METRICS = ('psnr', 'ssim')  # Of the gray baseline, as gray_<name>.
+
+
 def eval_step(variables, batch, *, model):
   """Sums of per-image metrics over the unmasked images, and the predictions.
 
+  Each image is scored by `metrics.score`, as `colorjax.evaluate` scores a
+  photo of the same size at its native resolution.
+
   Returns:
-    ({'mse_ab', 'psnr', 'ssim', 'gray_psnr', 'gray_ssim', 'count'} sums,
+    (sums of EVAL_METRICS, gray_<EVAL_GRAY_METRICS> and 'count',
      uint8 RGB [batch, h, w, 3] of the model's and the gray baseline's output).
   """
   rgb = batch['rgb']
-  l, ab = color.normalize(color.rgb_to_lab(rgb))
+  l, _ = color.normalize(color.rgb_to_lab(rgb))
   ab_pred = model.apply(variables, l, train=False)
-  rgb_pred = color.lab_to_rgb(color.denormalize(l, ab_pred))
-  rgb_true = rgb.astype(jnp.float32) / 255.0
+  rgb_pred = color.compose(l, ab_pred)
+  everywhere = jnp.ones(rgb.shape[1:3], bool)
+  scores, gray = jax.vmap(metrics_lib.score, in_axes=(0, 0, 0, None))(
+      rgb, rgb_pred, ab_pred, everywhere)
+  per_image = {**{k: scores[k] for k in EVAL_METRICS},
+               **{f'gray_{k}': gray[k] for k in EVAL_GRAY_METRICS}}
   mask = batch['mask'].astype(jnp.float32)
-  # The gray baseline (L kept, a = b = 0) beside the model, for scale.
-  rgb_gray = color.lab_to_rgb(color.denormalize(l, jnp.zeros_like(ab)))
-  per_image = {'mse_ab': metrics_lib.mse_ab(ab_pred, ab),
-               'psnr': metrics_lib.psnr(rgb_pred, rgb_true),
-               'ssim': metrics_lib.ssim(rgb_pred, rgb_true),
-               'gray_psnr': metrics_lib.psnr(rgb_gray, rgb_true),
-               'gray_ssim': metrics_lib.ssim(rgb_gray, rgb_true)}
   sums = {k: jnp.sum(v * mask) for k, v in per_image.items()}
   sums['count'] = jnp.sum(mask)
-  to_uint8 = lambda x: jnp.round(x * 255).astype(jnp.uint8)
-  return sums, (to_uint8(rgb_pred), to_uint8(rgb_gray))
+  return sums, (rgb_pred, color.gray(l))
 
 
 # ------------------------------------------------------------ the loop --

@@ -33,7 +33,8 @@ def _padded(x, size=(96, 128)):
 def test_psnr_matches_skimage_with_and_without_padding():
   pred, truth = _pair()
   expected = skimage.metrics.peak_signal_noise_ratio(truth, pred, data_range=1.0)
-  assert float(metrics.psnr(pred[None], truth[None])[0]) == pytest.approx(expected, abs=0.01)
+  everywhere = np.ones(pred.shape[:2], bool)
+  assert float(metrics.masked_psnr(pred, truth, everywhere)) == pytest.approx(expected, abs=0.01)
   (pred_p, mask), (truth_p, _) = _padded(pred), _padded(truth)
   pred_p[~mask] = 0.7  # Whatever lies off the mask must not count.
   assert float(metrics.masked_psnr(pred_p, truth_p, mask)) == pytest.approx(expected, abs=0.01)
@@ -44,7 +45,8 @@ def test_ssim_matches_skimage_gaussian_ssim_with_and_without_padding():
   expected = skimage.metrics.structural_similarity(
       truth, pred, channel_axis=-1, data_range=1.0, gaussian_weights=True,
       sigma=1.5, use_sample_covariance=False)
-  assert float(metrics.ssim(pred[None], truth[None])[0]) == pytest.approx(expected, abs=1e-3)
+  everywhere = np.ones(pred.shape[:2], bool)
+  assert float(metrics.masked_ssim(pred, truth, everywhere)) == pytest.approx(expected, abs=1e-3)
   (pred_p, mask), (truth_p, _) = _padded(pred), _padded(truth)
   pred_p[~mask] = 0.3
   assert float(metrics.masked_ssim(pred_p, truth_p, mask)) == pytest.approx(expected, abs=1e-3)
