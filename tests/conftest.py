@@ -1,14 +1,20 @@
 """Shared test helpers: small real-photo folders and running entry points.
 
-Two settings hold for the whole suite, set here before JAX starts:
+Three settings hold for the whole suite, set here before JAX starts:
 - This process sees 8 CPU devices (as big_vision's tests do), so data-parallel
-  equivalence is tested in-process on a mesh of 8 against a mesh of 1
-  (`train.make_mesh(n)`); single-device code runs on device 0 as usual.
-  Commands started by the tests see one device unless a test asks for more.
+  equivalence is tested in-process on a mesh of 8 (`train.make_mesh(8)`)
+  against a command on one device; single-device code runs on device 0 as
+  usual. Commands started by the tests see one device unless a test asks for
+  more.
 - Compiled programs are cached on disk for the session (JAX's persistent
   compilation cache, in a fresh temporary folder), shared with the commands
   the tests start: many tests train the same tiny networks, and compilation,
   not computation, is most of their time.
+- XLA compiles with --xla_backend_optimization_level=0 (here and in the
+  commands): half the compilation time of a tiny run (13.0 s -> 6.3 s on 2
+  CPU cores, 2026-11-26) for the same functions; results differ from the
+  default level at rounding level only (2e-7 in a tiny run's parameters), and
+  every comparison in the suite is between runs made the same way.
 """
 
 import os
@@ -23,6 +29,8 @@ os.environ.update({  # Read by JAX here and in every command a test starts.
     'JAX_COMPILATION_CACHE_DIR': _XLA_CACHE,
     'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
     'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1',
+    'XLA_FLAGS': (os.environ.get('XLA_FLAGS', '') +
+                  ' --xla_backend_optimization_level=0').strip(),
 })
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -95,47 +103,66 @@ def run_module(args, *, cwd=None, env=None, timeout=600, check=True):
   return result
 
 
-def tiny_overrides(workdir, folder, steps=8, **extra):
-  """Flags for a tiny U-Net run on a photo folder, fast on a CPU."""
-  flags = {
-      'workdir': workdir,
-      'config.data.source': 'folder',
-      'config.data.folder': folder,
-      'config.data.eval_fraction': 0.25,
-      'config.data.image_size': 32,
-      'config.data.cache': True,
-      'config.data.num_threads': 2,
-      'config.model.widths': '(8,16)',
-      'config.model.bottleneck': 16,
-      'config.global_batch_size': 8,
-      'config.eval.batch_size': 8,
-      'config.num_train_steps': steps,
-      'config.opt.warmup_steps': 1,
-      'config.log_every_steps': 2,
-      'config.eval_every_steps': 0,
-      'config.checkpoint_every_steps': 4,
-      'config.image_grid_size': 2,
-  }
-  flags.update(extra)
-  return [f'--{k}={v}' for k, v in flags.items()]
+# A tiny U-Net run on a photo folder, fast on a CPU: config field -> value,
+# on top of configs/quickstart.py. The one definition behind `tiny_config`
+# (in-process runs) and `tiny_overrides` (the same run as command-line flags).
+TINY = {
+    'data.source': 'folder',
+    'data.eval_fraction': 0.25,
+    'data.image_size': 32,
+    'data.cache': True,
+    'data.num_threads': 2,
+    'model.widths': (8, 16),
+    'model.bottleneck': 16,
+    'global_batch_size': 8,
+    'eval.batch_size': 8,
+    'opt.warmup_steps': 1,
+    # Constant after warm-up: no constant in the step depends on the run's
+    # length, so runs of any length share one compiled train step.
+    'opt.schedule': 'constant',
+    'log_every_steps': 2,
+    'eval_every_steps': 0,
+    'checkpoint_every_steps': 4,
+    'image_grid_size': 2,
+}
+
+
+def _tiny_fields(folder, steps, overrides):
+  return {**TINY, 'data.folder': folder, 'num_train_steps': steps, **overrides}
+
+
+def tiny_config(folder: str = '', steps: int = 8, config: str = 'quickstart',
+                **overrides):
+  """configs/<config>.py with TINY and `overrides` ({'opt.learning_rate': 1.0})."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f'configs.{config}').get_config()
+  for key, value in _tiny_fields(folder, steps, overrides).items():
+    *parents, leaf = key.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
+
+
+def tiny_overrides(workdir, folder, steps=8, **overrides):
+  """`tiny_config` as flags for `python -m colorjax.main --config=configs/<config>.py`."""
+  def text(value):
+    if isinstance(value, tuple):
+      return '(' + ','.join(map(str, value)) + ')'
+    return str(value)
+  fields = _tiny_fields(folder, steps, overrides)
+  return [f'--workdir={workdir}'] + [f'--config.{k}={text(v)}' for k, v in fields.items()]
 
 
 @pytest.fixture(scope='session')
 def tiny_run(tmp_path_factory):
-  """A run directory with a 2-step tiny U-Net checkpoint, trained once per session."""
-  from colorjax import train
-  from configs import quickstart
+  """A run directory with a 2-step tiny U-Net checkpoint, trained once per
+  session by the command (whose compiled programs other tests share)."""
   root = tmp_path_factory.mktemp('tiny_run')
   folder = str(root / 'photos')
   write_photo_folder(folder, 12)
-  config = quickstart.get_config()
-  config.data.source, config.data.folder = 'folder', folder
-  config.data.eval_fraction = 0.3
-  config.data.image_size, config.data.resize_shorter = 32, 64
-  config.model.widths, config.model.bottleneck = (8, 16), 16
-  config.global_batch_size, config.eval.batch_size = 4, 4
-  config.num_train_steps, config.opt.warmup_steps = 2, 1
-  config.eval_every_steps = config.checkpoint_every_steps = 0
   workdir = str(root / 'run')
-  train.train_and_evaluate(config, workdir, mesh=train.make_mesh(1))
+  run_module(['colorjax.main', '--config=configs/quickstart.py',
+              *tiny_overrides(workdir, folder, steps=2)])
   return workdir

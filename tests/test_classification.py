@@ -226,7 +226,7 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   workdir = str(tmp_path / 'run')
   run_module(['colorjax.main', '--config=configs/unet_classification.py',
               *tiny_overrides(workdir, photo_folder, steps=2,
-                              **{'config.classification.prior_images': 5})])
+                              **{'classification.prior_images': 5})])
   with np.load(f'{workdir}/ab_prior.npz') as stored:
     prior = dict(stored)
   assert prior['counts'].shape == (261,) and int(prior['images']) == 5
@@ -275,11 +275,11 @@ def test_prior_command_counts_any_source_and_training_reuses_the_file(tmp_path, 
   workdir = str(tmp_path / 'run')
   result = run_module(['colorjax.main', '--config=configs/unet_classification.py',
                        *tiny_overrides(workdir, photo_folder, steps=2,
-                                       **{'config.classification.prior': out})])
+                                       **{'classification.prior': out})])
   assert f'ab prior from {out}' in result.stderr
   missing = run_module(['colorjax.main', '--config=configs/unet_classification.py',
                         *tiny_overrides(str(tmp_path / "bad"), photo_folder, steps=2,
-                                        **{'config.classification.prior': '/no/prior.npz'})],
+                                        **{'classification.prior': '/no/prior.npz'})],
                        check=False)
   assert missing.returncode == 1
   assert 'error: config.classification.prior names /no/prior.npz' in missing.stderr

@@ -42,7 +42,7 @@ def _gan_config(folder='', **overrides):
 
 def test_gan_step_updates_both_networks_and_reports_the_discriminator():
   config = _gan_config(**{'opt.warmup_steps': 0})  # A learning rate from step 0.
-  mesh = train.make_mesh()
+  mesh = train.make_mesh(1)
   model = train.create_model(config, axis_name=train.AXIS)
   state = train.create_state(config, jax.random.key(0), model=model)
   before = jax.tree.map(np.asarray, (state.params, state.disc_params))
@@ -67,7 +67,7 @@ def test_discriminator_learns_to_tell_gray_from_colour():
   discriminator alone learns: its belief in real pairs rises above fakes."""
   config = _gan_config(**{'opt.learning_rate': 1e-9, 'gan.disc_learning_rate': 2e-3,
                           'opt.schedule': 'constant', 'gan.l1_weight': 0.0})
-  mesh = train.make_mesh()
+  mesh = train.make_mesh(1)
   state = train.create_state(config, jax.random.key(0),
                              model=train.create_model(config, axis_name=train.AXIS))
   step = train.make_train_step(mesh, config)
@@ -117,7 +117,8 @@ def test_gan_config_trains_end_to_end_and_logs_the_discriminator(tmp_path, photo
   from tests.conftest import run_module, tiny_overrides
   workdir = str(tmp_path / 'run')
   result = run_module(['colorjax.main', '--config=configs/unet_gan.py',
-                       *tiny_overrides(workdir, photo_folder, steps=2)])
+                       *tiny_overrides(workdir, photo_folder, steps=2,
+                                       **{'gan.disc_widths': (8, 8, 8, 8)})])
   assert 'step 2/2 | loss' in result.stderr and '| D loss ' in result.stderr
   assert ', real ' in result.stderr and ', fake ' in result.stderr
   state, config = checkpoint.load(workdir)

@@ -7,35 +7,14 @@ import orbax.checkpoint as ocp
 import pytest
 
 from colorjax import train
-from configs import quickstart
 from tests.conftest import photo_crops
+from tests.conftest import tiny_config
 from tests.conftest import write_photo_folder
 
 
 def _tiny_config(folder='', **overrides):
-  config = quickstart.get_config()
-  config.data.source = 'folder'
-  config.data.folder = folder
-  config.data.eval_fraction = 0.25
-  config.data.image_size = 32
-  config.data.num_threads = 2
-  config.model.widths = (8, 16)
-  config.model.bottleneck = 16
-  config.global_batch_size = 8
-  config.eval.batch_size = 8
-  config.num_train_steps = 6
-  config.opt.warmup_steps = 1
-  config.log_every_steps = 2
-  config.eval_every_steps = 0
-  config.checkpoint_every_steps = 2
-  config.image_grid_size = 2
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split('.')
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
-  return config
+  """The suite's tiny run (conftest.TINY), 6 steps, a checkpoint every 2."""
+  return tiny_config(folder, steps=6, **{'checkpoint_every_steps': 2, **overrides})
 
 
 @pytest.mark.parametrize('model_name,loss', [('unet', 'mse'), ('cnn', 'l1')])
@@ -68,7 +47,7 @@ def test_tiny_model_overfits_one_batch(model_name, loss):
 
 def test_learning_rate_schedules():
   config = _tiny_config(**{'num_train_steps': 100, 'opt.warmup_steps': 10,
-                           'opt.learning_rate': 1e-3})
+                           'opt.learning_rate': 1e-3, 'opt.schedule': 'cosine'})
   cosine = train.learning_rate_schedule(config)
   assert float(cosine(0)) == 0 and float(cosine(10)) == pytest.approx(1e-3)
   assert float(cosine(100)) == pytest.approx(1e-5)
@@ -120,6 +99,27 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored['params']))
 
 
+def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  config = _tiny_config(**{'data.source': 'tfds', 'data.tfds_name': 'cifar10',
+                           'num_train_steps': 2, 'eval_every_steps': 2})
+  with tfds.testing.mock_data(num_examples=16):
+    state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 2
+  evals = (tmp_path / 'eval_metrics.jsonl').read_text().splitlines()
+  assert len(evals) == 1 and '"psnr"' in evals[0]
+
+
+def test_on_device_data_trains_to_the_same_parameters_as_the_host_pipeline(tmp_path):
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 16)  # All 40 x 48.
+  states = []
+  for on_device in (False, True):
+    config = _tiny_config(folder, **{'data.on_device': on_device, 'data.cache': False,
+                                     'num_train_steps': 3})
+    states.append(train.train_and_evaluate(config, str(tmp_path / f'run_{on_device}')))
+  for a, b in zip(jax.tree.leaves(states[0].params), jax.tree.leaves(states[1].params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_durations_show_days_instead_of_wrapping():
@@ -150,24 +150,3 @@ def test_images_per_second_count_training_steps_only(tmp_path, monkeypatch, capl
   assert 'step 1/1000003 | loss 1.00000 | first step (compiling)' in lines[0]
   # 2 steps of 8 images in 2 s; 1,000,000 steps left at 8 img/s: 11.6 days.
   assert lines[1].endswith('| 8.0 img/s | ETA 11d 13:46:40'), lines[1]
-def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  config = _tiny_config(**{'data.source': 'tfds', 'data.tfds_name': 'cifar10',
-                           'num_train_steps': 2, 'eval_every_steps': 2})
-  with tfds.testing.mock_data(num_examples=16):
-    state = train.train_and_evaluate(config, str(tmp_path))
-  assert int(state.step) == 2
-  evals = (tmp_path / 'eval_metrics.jsonl').read_text().splitlines()
-  assert len(evals) == 1 and '"psnr"' in evals[0]
-
-
-def test_on_device_data_trains_to_the_same_parameters_as_the_host_pipeline(tmp_path):
-  folder = str(tmp_path / 'photos')
-  write_photo_folder(folder, 16)  # All 40 x 48.
-  states = []
-  for on_device in (False, True):
-    config = _tiny_config(folder, **{'data.on_device': on_device, 'data.cache': False,
-                                     'num_train_steps': 3})
-    states.append(train.train_and_evaluate(config, str(tmp_path / f'run_{on_device}')))
-  for a, b in zip(jax.tree.leaves(states[0].params), jax.tree.leaves(states[1].params)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
