@@ -1,6 +1,7 @@
 """What every benchmark records beside its numbers: machine, versions, date."""
 
 import datetime
+import importlib
 import json
 import os
 import platform
@@ -51,3 +52,19 @@ def markdown(rows: list[dict], columns: list[str]) -> str:
   lines = ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
   lines += ['| ' + ' | '.join(fmt(r.get(c, '')) for c in columns) + ' |' for r in rows]
   return '\n'.join(lines)
+
+
+def case_config(name: str, size: int, batch: int):
+  """A benchmark case's training config: configs/default.py with the network
+  `name` ('cnn' or 'unet', each at its default size), or configs/<name>.py;
+  at `size` x `size` crops, `batch` images a step, float32."""
+  from configs import default  # pylint: disable=g-import-not-at-top
+  if name in ('cnn', 'unet'):
+    config = default.get_config()
+    config.model.name = name
+  else:
+    config = importlib.import_module(f'configs.{name}').get_config()
+  config.data.image_size = size
+  config.global_batch_size = batch
+  config.num_train_steps = 1_000_000
+  return config

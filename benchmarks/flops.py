@@ -10,10 +10,16 @@ CNN) per 256x256 image. Elementwise work (normalisation, activations, LAB) is
 left out; for these networks it is well under 1% of the total.
 """
 
+import os
+import sys
+
 import jax
 from jax.extend import core as jax_core
 import jax.numpy as jnp
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from colorjax import models  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _conv_flops(eqn) -> int:
@@ -47,7 +53,11 @@ def _walk(jaxpr) -> int:
 
 
 def forward_flops(model, variables, height: int, width: int, batch: int = 1) -> int:
-  """FLOPs of model.apply on a [batch, height, width, 1] input, in inference mode."""
+  """FLOPs of model.apply on a [batch, height, width, 1] input, in inference
+  mode, with every convolution counted as a convolution (whatever lowering
+  `models.conv_lowering` picks on this machine: Winograd does fewer
+  multiplications, but the FLOP rate is the one for the convolution)."""
   l = jnp.zeros((batch, height, width, 1), jnp.float32)
-  jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, l)
+  with models.forced_lowering('xla'):
+    jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, l)
   return _walk(jaxpr.jaxpr)

@@ -95,11 +95,17 @@ def main():
   parser.add_argument('--batch', type=int, default=32)
   parser.add_argument('--steps', type=int, default=30)
   parser.add_argument('--warmup', type=int, default=3)
+  numbers = lambda text: tuple(int(n) for n in text.split(','))
+  parser.add_argument('--widths', type=numbers, default=(64, 128, 256, 512), help='U-Net widths.')
+  parser.add_argument('--bottleneck', type=int, default=1024, help='U-Net bottleneck width.')
+  parser.add_argument('--cnn_channels', type=numbers, default=(64, 128, 256, 512, 256, 128, 64),
+                      help='CNN hidden widths.')
   args = parser.parse_args()
 
   device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
   fmt = torch.channels_last if args.mode != 'eager' else torch.contiguous_format
-  model = (UNet() if args.model == 'unet' else CNN()).to(device, memory_format=fmt)
+  model = (UNet(args.widths, args.bottleneck) if args.model == 'unet'
+           else CNN(args.cnn_channels)).to(device, memory_format=fmt)
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == 'cuda')
   network = torch.compile(model) if args.mode == 'compile' else model
   rgb = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8,

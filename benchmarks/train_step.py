@@ -26,13 +26,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from colorjax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
-from configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _CASES = flags.DEFINE_string(
     'cases', 'unet:256:32,unet:32:256,cnn:256:32,cnn:32:256',
-    'Comma-separated model:image_size:batch.')
+    'Comma-separated MODEL_OR_CONFIG:IMAGE_SIZE:BATCH: cnn or unet (their '
+    'default sizes), or a file in configs/ (e.g. photos_unet).')
 _DTYPES = flags.DEFINE_string('dtypes', 'bf16,fp32', 'Comma-separated: bf16, fp32.')
 _STEPS = flags.DEFINE_integer('steps', 30, 'Timed steps per case.')
 _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps first (compilation).')
@@ -48,12 +48,8 @@ _MEASURED_PEAKS = {'NVIDIA H200': 790.0}  # bf16 TFLOP/s, ../shared/ANCHORS.md.
 
 
 def _config(model: str, size: int, batch: int, dtype: str):
-  config = default.get_config()
-  config.model.name = model
-  config.data.image_size = size
-  config.global_batch_size = batch
+  config = common.case_config(model, size, batch)
   config.half_precision = dtype == 'bf16'
-  config.num_train_steps = 1_000_000
   return config
 
 
@@ -102,9 +98,12 @@ def _row(framework, model, size, batch, dtype, seconds, step_flops, memory_gib):
 def run_torch(mode: str, model: str, size: int, batch: int, step_flops: float) -> dict:
   """Runs torch_peer.py in its own process and turns its timing into a row."""
   peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_peer.py')
+  network = common.case_config(model, size, batch).model
+  shape = (f'--widths={",".join(map(str, network.widths))}', f'--bottleneck={network.bottleneck}',
+           f'--cnn_channels={",".join(map(str, network.cnn_channels))}')
   result = subprocess.run(
-      [sys.executable, peer, f'--mode={mode}', f'--model={model}', f'--size={size}',
-       f'--batch={batch}', f'--steps={_STEPS.value}', f'--warmup={_WARMUP.value}'],
+      [sys.executable, peer, f'--mode={mode}', f'--model={network.name}', f'--size={size}',
+       f'--batch={batch}', f'--steps={_STEPS.value}', f'--warmup={_WARMUP.value}', *shape],
       capture_output=True, text=True, check=False)
   if result.returncode != 0:
     return {'framework': f'PyTorch {mode}', 'model': model, 'size': f'{batch} x {size}²',

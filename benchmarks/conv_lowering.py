@@ -1,0 +1,91 @@
+"""Times each 3x3 convolution of colorjax's networks under every lowering.
+
+  python benchmarks/conv_lowering.py --batch=32
+
+For the convolutions of the seed CNN and the default U-Net at 32x32 and of
+configs/photos_unet.py at 64x64 (distinct shapes only), times the value and
+gradient (input and kernel) of one convolution, jitted, for each lowering
+that `colorjax.models` can choose (see `models.conv_lowering`):
+  'xla'       lax.conv_general_dilated, XLA's convolution;
+  'im2col'    the 9 shifted copies side by side, one matrix product;
+  'winograd'  Winograd F(2x2, 3x3): 16 matrix products on transformed tiles.
+Writes milliseconds per shape and lowering, with the machine, versions and
+date, to --out and prints the table; this is the measurement behind the
+rule in `models.conv_lowering`.
+"""
+
+import functools
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from colorjax import models  # pylint: disable=g-import-not-at-top,wrong-import-position
+import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_BATCH = flags.DEFINE_integer('batch', 32, 'Batch size.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per shape and lowering (the median counts).')
+_OUT = flags.DEFINE_string('out', 'benchmarks/results/cpu_conv_lowering.json', 'Where to write JSON.')
+
+
+def network_shapes() -> list[tuple[int, int, int]]:
+  """Distinct (spatial size, in channels, out channels) of the 3x3 convolutions."""
+  shapes = []
+  cnn = (1, 64, 128, 256, 512, 256, 128, 64, 2)
+  shapes += [(32, a, b) for a, b in zip(cnn, cnn[1:])]
+  for size, widths, bottleneck in ((32, (64, 128, 256, 512), 1024),
+                                   (64, (16, 32, 64, 128), 256)):
+    ins = (1,) + widths[:-1]
+    for level, (cin, width) in enumerate(zip(ins, widths)):
+      spatial = size >> level
+      shapes += [(spatial, cin, width), (spatial, width, width),  # Down block.
+                 (spatial, 2 * width, width)]  # Up block (after the concatenation).
+    spatial = size >> len(widths)
+    shapes += [(spatial, widths[-1], bottleneck), (spatial, bottleneck, bottleneck)]
+  return sorted(set(shapes), key=lambda s: (-s[0], s[1], s[2]))
+
+
+def time_lowering(lowering: str, spatial: int, cin: int, cout: int) -> float:
+  """Median milliseconds of value and gradient of one convolution."""
+  key_x, key_w = jax.random.split(jax.random.key(0))
+  x = jax.random.normal(key_x, (_BATCH.value, spatial, spatial, cin))
+  w = jax.random.normal(key_w, (3, 3, cin, cout)) * 0.1
+  conv = functools.partial(models.conv_general_dilated, lowering=lowering)
+  loss = lambda x, w: jnp.sum(jnp.sin(conv(x, w, (1, 1), 'SAME', dimension_numbers=(
+      'NHWC', 'HWIO', 'NHWC'))))
+  step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+  jax.block_until_ready(step(x, w))
+  times = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    jax.block_until_ready(step(x, w))
+    times.append(time.perf_counter() - start)
+  return 1e3 * float(np.median(times))
+
+
+def main(argv):
+  del argv
+  rows = []
+  for spatial, cin, cout in network_shapes():
+    row = {'spatial': f'{spatial}x{spatial}', 'in -> out': f'{cin} -> {cout}'}
+    for lowering in models.LOWERINGS:
+      row[f'{lowering} ms'] = time_lowering(lowering, spatial, cin, cout)
+    best = min(models.LOWERINGS, key=lambda k: row[f'{k} ms'])
+    row['fastest'] = best
+    row['chosen'] = models.conv_lowering(spatial, spatial, cin, cout, 'cpu')
+    rows.append(row)
+    print(common.markdown(rows[-1:], list(row)), flush=True)
+  environment = common.environment()
+  common.write(_OUT.value, {**environment, 'batch': _BATCH.value}, rows)
+  print(common.markdown(rows, list(rows[0])))
+
+
+if __name__ == '__main__':
+  app.run(main)
