@@ -245,13 +245,21 @@ def list_images(folder: str) -> list[str]:
 
 
 def folder_split(folder: str, split: str, eval_fraction: float, seed: int):
-  """The files of one split of a folder: a path's split never changes."""
-  paths = list_images(folder)
-  if not paths:
-    raise DataError(f'The image folder {folder!r} holds no images (looked '
-                    f'for {", ".join(IMAGE_EXTENSIONS)}, recursively).')
-  in_eval = lambda p: _hash_fraction(seed, os.path.relpath(p, folder)) < eval_fraction
-  return [p for p in paths if in_eval(p) == (split == 'eval')]
+  """The files of one split of a folder, or of several given as 'A,B': a
+  path's split never changes.
+
+  A file's split is a hash of its path relative to its own folder, so adding
+  files or folders never moves a file to the other split.
+  """
+  chosen = []
+  for root in [f for f in folder.split(',') if f]:
+    paths = list_images(root)
+    if not paths:
+      raise DataError(f'The image folder {root!r} holds no images (looked '
+                      f'for {", ".join(IMAGE_EXTENSIONS)}, recursively).')
+    chosen += [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
+                                    < eval_fraction) == (split == 'eval')]
+  return chosen
 
 
 def sample_split(split: str) -> list[str]:

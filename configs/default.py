@@ -37,7 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.eval_split = 'test'  # TFDS split to evaluate on.
   config.data.tfds_data_dir = ''  # TFDS data_dir; '' for ~/tensorflow_datasets.
   config.data.tfds_download = False  # Let TFDS try to download and prepare.
-  config.data.folder = ''  # Folder of photos (recursive) for source='folder'.
+  config.data.folder = ''  # Folder of photos (recursive) for source='folder'; several as 'A,B'.
   config.data.eval_fraction = 0.05  # Share of a folder's files held out for eval.
   config.data.split_seed = 0  # Seeds the folder's train/eval hash split.
   config.data.image_size = 32  # Side of the square training and eval crops, pixels.

@@ -345,3 +345,20 @@ def test_on_device_refuses_mixed_sizes_and_rescaling(tmp_path):
   with pytest.raises(ip.DataError, match='uses the images as they are'):
     ip.DeviceDataset(_data_config(folder=folder, scale_range=(0.5, 1.0)), source,
                      np.arange(6), seed=0, global_batch=2, sharding=sharding)
+
+
+def test_several_folders_are_one_source_with_stable_splits(tmp_path):
+  first, second = str(tmp_path / 'first'), str(tmp_path / 'second')
+  write_photo_folder(first, 20, seed=0)
+  write_photo_folder(second, 20, seed=1)
+  alone = {s: ip.open_source(_data_config(folder=first), s).paths for s in ('train', 'eval')}
+  both = {s: ip.open_source(_data_config(folder=f'{first},{second}'), s).paths
+          for s in ('train', 'eval')}
+  assert len(both['train']) + len(both['eval']) == 40
+  assert not set(both['train']) & set(both['eval'])
+  assert {p for p in both['eval'] if p.startswith(second)}  # Both folders hold out photos.
+  # Adding a folder moves no file of the first to the other split.
+  assert set(alone['eval']) <= set(both['eval'])
+  assert set(alone['train']) <= set(both['train'])
+  with pytest.raises(ip.DataError, match="'/no/such' does not exist"):
+    ip.open_source(_data_config(folder=f'{first},/no/such'), 'train')
