@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from colorjax import color
+from colorjax import command
 
 NATIVE = 'native'
 
@@ -298,17 +299,20 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
         overwrite: bool, log=sys.stderr) -> dict[str, int]:
   """Colorizes `items` [(path, relative output)] into out_dir; returns the counts."""
   from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  import tqdm  # pylint: disable=g-import-not-at-top
   counts = {'done': 0, 'skipped': 0, 'failed': 0}
-  for i, (path, relative) in enumerate(items):
+  # Count, rate and time left on a terminal; nothing when log is not one.
+  bar = tqdm.tqdm(items, desc='colorize', unit='photo', file=log, disable=None,
+                  dynamic_ncols=True)
+  for path, relative in bar:
     target = output_path(out_dir, relative, fmt)
-    print(f'\r[{i + 1}/{len(items)}] {relative}\x1b[K', end='', file=log, flush=True)
     if os.path.exists(target) and not overwrite:
       counts['skipped'] += 1
       continue
     try:
       data = colorize_file(colorizer, path, resolution, fmt)
     except input_pipeline.DataError as e:
-      print(f'\nfailed: {path}: {e}', file=log, flush=True)
+      bar.write(f'failed: {path}: {e}', file=log)
       counts['failed'] += 1
       continue
     os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
@@ -316,7 +320,7 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
       f.write(data)
     os.replace(target + '.partial', target)  # No half-written outputs.
     counts['done'] += 1
-  print(file=log)
+  bar.close()
   return counts
 
 
@@ -349,7 +353,9 @@ def main(argv, args) -> int:
   return 1 if counts['failed'] else 0
 
 
+def cli():
+  """`colorjax-colorize` (installed with the package): the same as `python -m colorjax.colorize`."""
+  command.run(__name__, main, _define_flags)
+
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _ARGS = _define_flags()
-  app.run(lambda argv: sys.exit(main(argv, _ARGS)))
+  cli()

@@ -18,6 +18,7 @@ from PIL import Image
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import command
 from colorjax import evaluate
 
 
@@ -71,6 +72,9 @@ def main(argv, args) -> int:
   return 0
 
 
+def cli():
+  """`colorjax-compare` (installed with the package): the same as `python -m colorjax.compare`."""
+  command.run(__name__, main, _define_flags)
+
 if __name__ == '__main__':
-  _ARGS = _define_flags()
-  app.run(lambda argv: sys.exit(main(argv, _ARGS)))
+  cli()

@@ -27,9 +27,11 @@ from absl import logging
 import jax
 import numpy as np
 from PIL import Image
+import tqdm
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import command
 from colorjax import input_pipeline
 from colorjax import metrics
 
@@ -137,7 +139,9 @@ def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
     [(name, reason)]).
   """
   evaluator, grid_rows, skipped = Evaluator(colorizer, resolution), [], []
-  for index, name in enumerate(names):
+  # Count, rate and time left on a terminal; nothing when stderr is not one.
+  for index, name in enumerate(tqdm.tqdm(names, desc='evaluate', unit='photo',
+                                         disable=None, dynamic_ncols=True)):
     try:
       rgb = source.load(index)
     except input_pipeline.DataError as e:
@@ -148,8 +152,6 @@ def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
     pred, gray = evaluator.add(name, rgb, with_gray=in_grid)
     if in_grid:
       grid_rows.append((gray, pred, rgb))
-    if (index + 1) % 10 == 0:
-      logging.info('Evaluated %d/%d images.', index + 1, len(names))
   if not evaluator.rows:
     raise input_pipeline.DataError(
         f'None of the {len(names)} images could be read; see the warnings above.')
@@ -229,6 +231,9 @@ def main(argv, args):
   print(format_table(summary))
 
 
+def cli():
+  """`colorjax-evaluate` (installed with the package): the same as `python -m colorjax.evaluate`."""
+  command.run(__name__, main, _define_flags)
+
 if __name__ == '__main__':
-  _ARGS = _define_flags()
-  app.run(lambda argv: main(argv, _ARGS))
+  cli()

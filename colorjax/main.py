@@ -14,6 +14,7 @@ import jax
 from ml_collections import config_flags
 
 from colorjax import checkpoint
+from colorjax import command
 from colorjax import distributed
 from colorjax import input_pipeline
 from colorjax import train
@@ -61,5 +62,13 @@ def main(argv):
     sys.exit(1)
 
 
+def cli():
+  """`colorjax-train` (installed with the package): the same as `python -m
+  colorjax.main`. As there, the working directory is on the import path, so
+  the config files of a checkout (`configs/`, which import each other) load."""
+  sys.path.insert(0, os.getcwd())
+  command.run(__name__, main)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  cli()

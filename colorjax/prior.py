@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from colorjax import classification
+from colorjax import command
 from colorjax import input_pipeline
 
 PRIOR_FILE = 'ab_prior.npz'
@@ -130,6 +131,9 @@ def main(argv, args) -> int:
   return 0
 
 
+def cli():
+  """`colorjax-prior` (installed with the package): the same as `python -m colorjax.prior`."""
+  command.run(__name__, main, _define_flags)
+
 if __name__ == '__main__':
-  _args = _define_flags()
-  app.run(lambda argv: sys.exit(main(argv, _args)))
+  cli()

@@ -30,6 +30,7 @@ from werkzeug import exceptions
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import command
 from colorjax import input_pipeline
 
 _PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'web', 'index.html')
@@ -150,6 +151,9 @@ def main(argv, args):
   serving.run_simple(args.host.value, args.port.value, server, threaded=True)
 
 
+def cli():
+  """`colorjax-serve` (installed with the package): the same as `python -m colorjax.serve`."""
+  command.run(__name__, main, _define_flags)
+
 if __name__ == '__main__':
-  _ARGS = _define_flags()
-  app.run(lambda argv: main(argv, _ARGS))
+  cli()

@@ -32,6 +32,7 @@ import ml_collections
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import command
 from colorjax import evaluate
 from colorjax import heads
 from colorjax import input_pipeline
@@ -182,6 +183,9 @@ def main(argv, args) -> int:
   return 0
 
 
+def cli():
+  """`colorjax-tune` (installed with the package): the same as `python -m colorjax.tune`."""
+  command.run(__name__, main, _define_flags)
+
 if __name__ == '__main__':
-  _ARGS = _define_flags()
-  app.run(lambda argv: sys.exit(main(argv, _ARGS)))
+  cli()

@@ -1,11 +1,18 @@
 """The colorize command on folders of real-world files, good and broken."""
 
+import io
 import os
+import re
+import sys
 
 import numpy as np
 from PIL import Image
 import pytest
 import skimage.color
+
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import evaluate
 
 from tests.conftest import photo_crops
 from tests.conftest import run_module
@@ -113,3 +120,32 @@ def test_two_inputs_never_share_an_output(tiny_run, tmp_path):
   items, _ = colorize.collect_inputs([str(tmp_path / 'two')])
   colorize.check_distinct_outputs(items, str(out), 'png')
   assert len(items) == 2
+
+
+class _Terminal(io.StringIO):
+  """A stream that says it is a terminal, as tqdm asks."""
+
+  def isatty(self):
+    return True
+
+
+def test_progress_on_a_terminal_only(tiny_run, tmp_path, monkeypatch):
+  """Count, rate and time left while colorizing or evaluating many files when
+  the output is a terminal; nothing at all when it is not (logs, pipes)."""
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  for i, crop in enumerate(photo_crops(3, 24, 24)):
+    Image.fromarray(crop).save(folder / f'{i}.png')
+  model, variables, _ = checkpoint.load_model(tiny_run)
+  colorizer = colorize.Colorizer(model, variables)
+  items, _ = colorize.collect_inputs([str(folder)])
+  terminal, pipe = _Terminal(), io.StringIO()
+  colorize.run(colorizer, items, str(tmp_path / 'out'), 32, 'png', False, log=terminal)
+  assert re.search(r'3/3 \[[0-9:]+<[0-9:]+, *[0-9.]+(photo/s|s/photo)\]', terminal.getvalue())
+  colorize.run(colorizer, items, str(tmp_path / 'out'), 32, 'png', True, log=pipe)
+  assert pipe.getvalue() == ''
+
+  source, names = evaluate.open_images(str(folder))
+  monkeypatch.setattr(sys, 'stderr', _Terminal())
+  evaluate.evaluate(colorizer, source, names, 32, grid_images=0)
+  assert re.search(r'evaluate: 100%.*3/3 \[', sys.stderr.getvalue())
