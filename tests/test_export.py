@@ -60,7 +60,7 @@ def test_exported_program_colorizes_like_colorize_without_colorjax(tmp_path):
   # The resizes are jax.image.resize's, not PIL's: measured, a mean of 2e-5
   # and at most 1 level of 255 here, where the colour moves gray by about 10.
   assert difference.mean() < 1.0
-  assert np.abs(gray.astype(int) - expected.astype(int)).mean() > 5
+  assert np.abs(gray.astype(int) - expected.astype(int)).mean() > 2  # Measured: 10.1.
 
 
 def test_bad_sizes_get_one_sentence(tmp_path):

@@ -74,7 +74,7 @@ print('chroma', float(np.hypot(lab[..., 1], lab[..., 2]).mean()))
   result = _run([str(bin_dir / 'python'), '-c', program], cwd=elsewhere, env=_clean_env())
   location, chroma = result.stdout.split()[0], float(result.stdout.split()[-1])
   assert location.startswith(str(bin_dir.parent)), location  # Not the checkout.
-  assert chroma > 3  # Colour, not gray (the bundled model gives about 12 here).
+  assert chroma > 2  # Colour, not gray (measured with the bundled model: 10.0).
 
 
 @pytest.mark.parametrize('script', ['colorjax-colorize', 'colorjax-train', 'colorjax-evaluate',
