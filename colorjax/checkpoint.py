@@ -114,7 +114,7 @@ def load(path: str, *, sharding: jax.sharding.Sharding | None = None):
 
 
 def load_model(path: str, *, dtype=None, temperature: float | None = None,
-               adjustment: float | None = None):
+               adjustment: float | None = None, saturation: float | None = None):
   """The network and variables of a checkpoint, ready for inference.
 
   Args:
@@ -124,6 +124,8 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       (default: its stored config's).
     adjustment: logit adjustment of a classification model (default: its
       stored config's); see `classification.Decoded`.
+    saturation: chroma gain on the ab of either head (default: its stored
+      config's, 1); see `heads.Saturated`.
 
   Returns:
     (model, variables, info): `model.apply(variables, l, train=False)` gives
@@ -136,22 +138,25 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       lambda x: x.astype(jax.numpy.float32) if x.dtype == jax.numpy.bfloat16 else x,
       state)
   model = heads.inference_model(config, dtype=dtype or jax.numpy.float32,
-                                temperature=temperature, adjustment=adjustment)
+                                temperature=temperature, adjustment=adjustment,
+                                saturation=saturation)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
                             'path': step_dir(path)}
 
 
 def export(path: str, destination: str, *, bfloat16: bool = False,
-           temperature: float | None = None, adjustment: float | None = None) -> str:
+           temperature: float | None = None, adjustment: float | None = None,
+           saturation: float | None = None) -> str:
   """Writes a checkpoint's inference part (params, batch_stats, step, config)
   to `destination`, a folder that `load_model` reads like a step directory.
 
   Drops the optimiser state (twice the parameters' size) and, for a GAN run,
   the discriminator. With bfloat16, floating-point arrays are stored in
   bfloat16 (half the size); `load_model` computes in float32 all the same.
-  A classification model's `temperature` and `adjustment`, when given, become
-  its stored defaults (e.g. those `colorjax.tune` chose).
+  A classification model's `temperature` and `adjustment`, and any model's
+  `saturation`, when given, become its stored defaults (e.g. those
+  `colorjax.tune` chose).
 
   Raises:
     ValueError: decoding settings for a regression model, or ones it cannot use.
@@ -165,7 +170,9 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
       raise ValueError(f'{path} holds a regression model; temperature and '
                        'adjustment apply to classification models only.')
     config['classification'].update(settings)
-    heads.inference_model(config)  # Checks them before anything is written.
+  if saturation is not None:
+    config['model']['saturation'] = float(saturation)
+  heads.inference_model(config)  # Checks the settings before anything is written.
   destination = os.path.abspath(destination)
   inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}
   if bfloat16:

@@ -266,8 +266,9 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> byte
 
 
 def define_decoding_flags() -> dict:
-  """--temperature and --adjustment, how a classification model decodes (by
-  default as its checkpoint stores), for the commands that load a model."""
+  """--temperature and --adjustment, how a classification model decodes, and
+  --saturation for any model (by default as its checkpoint stores), for the
+  commands that load a model."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   return {
       'temperature': flags.DEFINE_float(
@@ -276,7 +277,10 @@ def define_decoding_flags() -> dict:
       'adjustment': flags.DEFINE_float(
           'adjustment', None, 'Logit adjustment of a classification model '
           "(default: its run's, 0): the share of the class rebalancing's bias "
-          'taken back; higher is duller and closer to the truth on average.')}
+          'taken back; higher is duller and closer to the truth on average.'),
+      'saturation': flags.DEFINE_float(
+          'saturation', None, "Chroma gain on any model's colours (default: "
+          "its checkpoint's, 1); above 1 is more colourful, at some PSNR.")}
 
 
 def _define_flags():
@@ -339,7 +343,7 @@ def main(argv, args) -> int:
       print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
     model, variables, info = checkpoint.load_model(
         checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value,
-        adjustment=args.adjustment.value)
+        adjustment=args.adjustment.value, saturation=args.saturation.value)
     resolution = parse_resolution(args.resolution.value, info['config'])
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
@@ -356,6 +360,7 @@ def main(argv, args) -> int:
 def cli():
   """`colorjax-colorize` (installed with the package): the same as `python -m colorjax.colorize`."""
   command.run(__name__, main, _define_flags)
+
 
 if __name__ == '__main__':
   cli()

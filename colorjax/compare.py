@@ -76,5 +76,6 @@ def cli():
   """`colorjax-compare` (installed with the package): the same as `python -m colorjax.compare`."""
   command.run(__name__, main, _define_flags)
 
+
 if __name__ == '__main__':
   cli()

@@ -207,7 +207,8 @@ def main(argv, args):
                        'and the output folder with --out=DIR.')
     path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
     model, variables, info = checkpoint.load_model(
-        path, temperature=args.temperature.value, adjustment=args.adjustment.value)
+        path, temperature=args.temperature.value, adjustment=args.adjustment.value,
+        saturation=args.saturation.value)
     resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = open_images(args.data.value, args.tfds_data_dir.value)
     summary, rows, grid, skipped = evaluate(
@@ -221,6 +222,7 @@ def main(argv, args):
               'resolution': resolution, 'images': len(rows),
               'temperature': getattr(model, 'temperature', None),
               'adjustment': getattr(model, 'adjustment', None),
+              'saturation': getattr(model, 'saturation', 1.0),
               'skipped': len(skipped), 'skipped_images': dict(skipped),
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
@@ -234,6 +236,7 @@ def main(argv, args):
 def cli():
   """`colorjax-evaluate` (installed with the package): the same as `python -m colorjax.evaluate`."""
   command.run(__name__, main, _define_flags)
+
 
 if __name__ == '__main__':
   cli()

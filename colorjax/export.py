@@ -166,5 +166,6 @@ def cli():
   """`colorjax-export` (installed with the package): the same as `python -m colorjax.export`."""
   command.run(__name__, main, _define_flags)
 
+
 if __name__ == '__main__':
   cli()

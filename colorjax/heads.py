@@ -33,8 +33,32 @@ def create_model(config, *, dtype=jnp.float32, axis_name: str | None = None):
                             num_logits=num_logits)
 
 
+def saturate(ab, saturation: float):
+  """Normalised ab with their chroma multiplied by `saturation`, clipped to the
+  normalised range (colour is then fitted into the gamut at each L when it is
+  composed; `colorjax.color.compose`)."""
+  return ab if saturation == 1 else jnp.clip(saturation * ab, -1.0, 1.0)
+
+
+class Saturated:
+  """A model whose ab output `saturate` scales: the MSE optimum is the
+  conditional mean of the colour, which is greyer than any one plausible
+  colour where the network is unsure; a saturation above 1, chosen on
+  held-out photos (`colorjax.tune`), spends some PSNR on colour."""
+
+  def __init__(self, model, saturation: float):
+    self.model, self.saturation = model, saturation
+
+  def apply(self, variables, l, **kwargs):
+    return saturate(self.model.apply(variables, l, **kwargs), self.saturation)
+
+  def __getattr__(self, name):  # The wrapped model's init, temperature, ...
+    return getattr(self.__dict__['model'], name)
+
+
 def inference_model(config, *, dtype=jnp.float32, temperature: float | None = None,
-                    adjustment: float | None = None, class_weights=None):
+                    adjustment: float | None = None, saturation: float | None = None,
+                    class_weights=None):
   """The network as a function of l that returns normalised ab, whatever its head.
 
   Args:
@@ -42,18 +66,28 @@ def inference_model(config, *, dtype=jnp.float32, temperature: float | None = No
       the config's); ignored by the regression head.
     adjustment: the classification head's logit adjustment (default: the
       config's, 0 for runs that predate it); see `classification.Decoded`.
+    saturation: chroma gain on the output ab, either head (default: the
+      config's model.saturation, 1 when absent); see `Saturated`.
     class_weights: the rebalancing weights the network trained with (default:
       those its checkpoint stores in the config).
+
+  Raises:
+    ValueError: a saturation that is not positive.
   """
+  if saturation is None:
+    saturation = config['model'].get('saturation', 1.0)
+  if not saturation > 0:
+    raise ValueError(f'The saturation must be a positive number (1: as trained), '
+                     f'not {saturation!r}.')
   net = create_model(config, dtype=dtype)
-  if head(config) != 'classification':
-    return net
-  cls = config['classification']
-  if temperature is None:
-    temperature = cls['temperature']
-  if adjustment is None:
-    adjustment = cls.get('adjustment', 0.0)
-  if class_weights is None:
-    class_weights = cls.get('class_weights') or None
-  return classification.Decoded(net, classification.ab_bins(), temperature,
-                                adjustment=adjustment, class_weights=class_weights)
+  if head(config) == 'classification':
+    cls = config['classification']
+    if temperature is None:
+      temperature = cls['temperature']
+    if adjustment is None:
+      adjustment = cls.get('adjustment', 0.0)
+    if class_weights is None:
+      class_weights = cls.get('class_weights') or None
+    net = classification.Decoded(net, classification.ab_bins(), temperature,
+                                 adjustment=adjustment, class_weights=class_weights)
+  return net if saturation == 1 else Saturated(net, float(saturation))

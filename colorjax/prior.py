@@ -135,5 +135,6 @@ def cli():
   """`colorjax-prior` (installed with the package): the same as `python -m colorjax.prior`."""
   command.run(__name__, main, _define_flags)
 
+
 if __name__ == '__main__':
   cli()

@@ -155,5 +155,6 @@ def cli():
   """`colorjax-serve` (installed with the package): the same as `python -m colorjax.serve`."""
   command.run(__name__, main, _define_flags)
 
+
 if __name__ == '__main__':
   cli()

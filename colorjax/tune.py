@@ -1,10 +1,12 @@
-"""Tunes how a classification model decodes, on photos it did not train on.
+"""Tunes how a model decodes its colours, on photos it did not train on.
 
   python -m colorjax.tune --checkpoint=runs/unet_classification \
       --out=runs/unet_classification/tune --export=runs/unet_classification_tuned
 
-Scores every pair of --adjustments and --temperatures (see
-`classification.Decoded`) with colorjax.evaluate's code on --data, by default
+For a classification model, scores every pair of --adjustments and
+--temperatures (see `classification.Decoded`); for a regression model, every
+--saturations (a chroma gain on its ab; see `heads.Saturated`). Scores come
+from colorjax.evaluate's code on --data, by default
 the run's own eval split (for a folder source, the photos held out from
 training; for TFDS its eval split, so pass a validation set with --data), and
 chooses the most colourful setting whose mean PSNR stays above the gray
@@ -47,28 +49,43 @@ def held_out_photos(config: dict, data: str | None):
 
 
 class _AllSettings:
-  """A classification network decoded with every setting at once: `apply`
-  returns their normalised ab side by side, [..., 2 * len(settings)], so each
-  photo goes through the network once however many settings are scored."""
+  """A network decoded with every setting at once: `apply` returns their
+  normalised ab side by side, [..., 2 * len(settings)], so each photo goes
+  through the network once however many settings are scored."""
 
-  def __init__(self, config: dict, settings: list[tuple[float, float]]):
-    self.decoders = [heads.inference_model(config, adjustment=a, temperature=t)
-                     for a, t in settings]
+  def __init__(self, config: dict, settings: list[dict]):
+    self.net = heads.create_model(config)
+    self.classification = heads.head(config) == 'classification'
+    self.settings = settings
+    self.decoders = [heads.inference_model(
+        config, adjustment=s.get('adjustment'), temperature=s.get('temperature'),
+        saturation=1.0) if self.classification else None for s in settings]
 
   def apply(self, variables, l, *, train: bool = False):
-    logits = self.decoders[0].net.apply(variables, l, train=train)
-    return jnp.concatenate([d.decode(logits) for d in self.decoders], axis=-1)
+    out = self.net.apply(variables, l, train=train)
+    return jnp.concatenate([
+        heads.saturate(d.decode(out) if d else out, s['saturation'])
+        for d, s in zip(self.decoders, self.settings)], axis=-1)
 
 
-def score_settings(config: dict, variables, source, names, resolution, adjustments,
-                   temperatures, log=sys.stderr) -> tuple[list[dict], int]:
+def settings_grid(config: dict, adjustments, temperatures, saturations) -> list[dict]:
+  """The settings to score: adjustment x temperature for a classification
+  model, the saturations for a regression model."""
+  if heads.head(config) == 'classification':
+    return [{'adjustment': a, 'temperature': t, 'saturation': 1.0}
+            for a in adjustments for t in temperatures]
+  return [{'saturation': s} for s in saturations]
+
+
+def score_settings(config: dict, variables, source, names, resolution, settings,
+                   log=sys.stderr) -> tuple[list[dict], int]:
   """One row of mean scores (and the gray baseline's PSNR) per setting, and
   how many photos were scored.
 
   Args:
-    config, variables: a classification checkpoint's (`checkpoint.load_model`).
+    config, variables: a checkpoint's (`checkpoint.load_model`).
+    settings: from `settings_grid`.
   """
-  settings = [(a, t) for a in adjustments for t in temperatures]
   colorizer = colorize.Colorizer(_AllSettings(config, settings), variables)
   evaluators = [evaluate.Evaluator(colorizer, resolution) for _ in settings]
   for index, name in enumerate(names):
@@ -86,11 +103,10 @@ def score_settings(config: dict, variables, source, names, resolution, adjustmen
   if not evaluators[0].rows:
     raise input_pipeline.DataError(f'None of the {len(names)} photos could be read.')
   rows = []
-  for (adjustment, temperature), evaluator in zip(settings, evaluators):
+  for setting, evaluator in zip(settings, evaluators):
     summary = evaluator.summary()
     scores, gray = summary['model'], summary['gray']
-    rows.append({'adjustment': adjustment, 'temperature': temperature,
-                 'psnr': scores['psnr'], 'gray_psnr': gray['psnr'],
+    rows.append({**setting, 'psnr': scores['psnr'], 'gray_psnr': gray['psnr'],
                  'ssim': scores['ssim'], 'colorfulness': scores['colorfulness'],
                  'colorfulness_gt': scores['colorfulness_gt']})
     print(format_row(rows[-1]), file=log, flush=True)
@@ -109,8 +125,9 @@ def choose(rows: list[dict], min_gain_db: float = 0.0) -> tuple[dict, str]:
 
 
 def format_row(row: dict) -> str:
-  return (f'adjustment {row["adjustment"]:<5g} temperature {row["temperature"]:<5g} '
-          f'PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
+  setting = ' '.join(f'{k} {row[k]:<5g}' for k in ('adjustment', 'temperature', 'saturation')
+                     if k in row and not (k == 'saturation' and 'adjustment' in row))
+  return (f'{setting} PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
           f'{row["colorfulness"]:.1f} = {row["colorfulness"] / row["colorfulness_gt"]:.0%} '
           'of the truth\'s')
 
@@ -118,7 +135,7 @@ def format_row(row: dict) -> str:
 def _define_flags():
   """The command's flags; defined only when this module runs as the program."""
   return types.SimpleNamespace(
-      checkpoint=flags.DEFINE_string('checkpoint', None, 'Classification run or step directory.'),
+      checkpoint=flags.DEFINE_string('checkpoint', None, 'Run or step directory.'),
       data=flags.DEFINE_string('data', None, 'Held-out photos: a folder or tfds:NAME:SPLIT '
                                "(default: the run's eval split)."),
       out=flags.DEFINE_string('out', None, 'Directory for tune.json.'),
@@ -130,6 +147,8 @@ def _define_flags():
                                     'Logit adjustments to try.'),
       temperatures=flags.DEFINE_list('temperatures', ['0.1', '0.2', '0.3', '0.38', '0.5'],
                                      'Annealed-mean temperatures to try.'),
+      saturations=flags.DEFINE_list('saturations', ['1', '1.1', '1.2', '1.3', '1.4', '1.5'],
+                                    "Chroma gains to try (a regression model's setting)."),
       min_gain_db=flags.DEFINE_float('min_gain_db', 0.0, 'PSNR margin over gray '
                                      'that a setting must keep.'))
 
@@ -151,19 +170,20 @@ def main(argv, args) -> int:
                        'folder with --out=DIR.')
     adjustments = _numbers(args.adjustments.value, 'adjustments')
     temperatures = _numbers(args.temperatures.value, 'temperatures')
+    saturations = _numbers(args.saturations.value, 'saturations')
     path = args.checkpoint.value
     _, variables, info = checkpoint.load_model(path)
-    if heads.head(info['config']) != 'classification':
-      raise ValueError(f'{path} holds a regression model, which has no decoding '
-                       'to tune; pass a classification run.')
+    settings = settings_grid(info['config'], adjustments, temperatures, saturations)
+    for setting in settings:  # One sentence for a bad value, before any scoring.
+      heads.inference_model(info['config'], **setting)
     resolution = colorize.parse_resolution(args.resolution.value, info['config'])
     source, names = held_out_photos(info['config'], args.data.value)
     rows, images = score_settings(info['config'], variables, source, names,
-                                  resolution, adjustments, temperatures)
+                                  resolution, settings)
     choice, rule = choose(rows, args.min_gain_db.value)
     if args.export.value:
-      checkpoint.export(path, args.export.value, temperature=choice['temperature'],
-                        adjustment=choice['adjustment'])
+      checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
+                        adjustment=choice.get('adjustment'), saturation=choice['saturation'])
   except (ValueError, FileNotFoundError, input_pipeline.DataError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
@@ -186,6 +206,7 @@ def main(argv, args) -> int:
 def cli():
   """`colorjax-tune` (installed with the package): the same as `python -m colorjax.tune`."""
   command.run(__name__, main, _define_flags)
+
 
 if __name__ == '__main__':
   cli()

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import jax
 import numpy as np
 from PIL import Image
 import pytest
@@ -147,12 +148,29 @@ def test_default_resolution_is_the_training_scale():
   assert colorize.default_resolution({'data': {'resize_shorter': 0, 'image_size': 32}}) == 32
 
 
-def test_decoding_settings_are_refused_for_a_regression_model(tiny_run, tmp_path):
-  result = run_module(['colorjax.tune', f'--checkpoint={tiny_run}', f'--out={tmp_path}'],
-                      check=False)
+def test_a_regression_model_tunes_its_saturation(tiny_run, tmp_path):
+  """A regression model's one decoding setting is a chroma gain: tuned on the
+  run's held-out photos, exported as its default, used by every loader."""
+  result = run_module(['colorjax.tune', f'--checkpoint={tiny_run}', f'--out={tmp_path}/tune',
+                       '--saturations=1,1.5', '--min_gain_db=-99',
+                       f'--export={tmp_path}/tuned'])
+  record = json.load(open(f'{tmp_path}/tune/tune.json'))
+  assert [r['saturation'] for r in record['rows']] == [1.0, 1.5]
+  assert 'adjustment' not in record['rows'][0] and 'chosen' in result.stdout
+  tuned, variables, _ = checkpoint.load_model(f'{tmp_path}/tuned')
+  plain, _, _ = checkpoint.load_model(tiny_run)
+  saturation = getattr(tuned, 'saturation', 1.0)  # 1: the plain network.
+  assert saturation == record['choice']['saturation']
+  l = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1), minval=-1)
+  np.testing.assert_allclose(
+      tuned.apply(variables, l, train=False),
+      np.clip(saturation * plain.apply(variables, l, train=False), -1, 1), atol=1e-6)
+  # A bad value is one sentence; decoding settings of the other head are refused.
+  result = run_module(['colorjax.tune', f'--checkpoint={tiny_run}', f'--out={tmp_path}/bad',
+                       '--saturations=0'], check=False)
   errors = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
   assert result.returncode == 1 and len(errors) == 1
-  assert 'holds a regression model, which has no decoding to tune' in errors[0]
+  assert 'The saturation must be a positive number (1: as trained), not 0.0.' in errors[0]
   with pytest.raises(ValueError, match='apply to classification models only'):
     checkpoint.export(tiny_run, str(tmp_path / 'export'), adjustment=0.2)
 
