@@ -68,3 +68,19 @@ def case_config(name: str, size: int, batch: int):
   config.global_batch_size = batch
   config.num_train_steps = 1_000_000
   return config
+
+
+def train_step_case(config, size: int, batch: int):
+  """(step, state, batch, key): colorjax's jitted train step for `config` on
+  all local devices, its initial state and one random uint8 batch, ready to
+  time or profile."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from colorjax import train  # pylint: disable=g-import-not-at-top
+  mesh = train.make_mesh()
+  model = train.create_model(config, axis_name=train.AXIS)
+  tx = train.create_optimizer(config, train.learning_rate_schedule(config))
+  state = jax.jit(lambda k: train.create_train_state(k, model, tx, size))(jax.random.key(0))
+  step = train.make_train_step(mesh, config)
+  rgb = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+  return step, state, train.shard_batch(mesh, {'rgb': rgb}), jax.random.key(1)

@@ -25,11 +25,9 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from colorjax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _CASES = flags.DEFINE_string('cases', 'cnn:32:32,unet:32:32,photos_unet:64:32',
@@ -89,14 +87,7 @@ def _kind(op: str) -> str:
 def profile_case(name: str, size: int, batch: int) -> dict:
   """Profiles one case; returns its rows and totals."""
   config = common.case_config(name, size, batch)
-  mesh = train.make_mesh()
-  model = train.create_model(config, axis_name=train.AXIS)
-  tx = train.create_optimizer(config, train.learning_rate_schedule(config))
-  state = jax.jit(lambda k: train.create_train_state(k, model, tx, size))(jax.random.key(0))
-  step = train.make_train_step(mesh, config)
-  rgb = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-  batch_array = train.shard_batch(mesh, {'rgb': rgb})
-  key = jax.random.key(1)
+  step, state, batch_array, key = common.train_step_case(config, size, batch)
   layers = _op_layers(step.lower(state, batch_array, key).compile().as_text())
   for _ in range(2):
     state, metrics = step(state, batch_array, key)

@@ -21,7 +21,6 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -62,14 +61,7 @@ def _peak_memory() -> float | None:
 def run_case(model_name: str, size: int, batch: int, dtype: str) -> dict:
   """Times the colorjax train step for one case."""
   config = _config(model_name, size, batch, dtype)
-  mesh = train.make_mesh()
-  model = train.create_model(config, axis_name=train.AXIS)
-  tx = train.create_optimizer(config, train.learning_rate_schedule(config))
-  state = jax.jit(lambda k: train.create_train_state(k, model, tx, size))(jax.random.key(0))
-  step = train.make_train_step(mesh, config)
-  rgb = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-  batch_array = train.shard_batch(mesh, {'rgb': rgb})
-  key = jax.random.key(1)
+  step, state, batch_array, key = common.train_step_case(config, size, batch)
   for _ in range(_WARMUP.value):
     state, metrics = step(state, batch_array, key)
   jax.block_until_ready(metrics)
