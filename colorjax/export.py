@@ -71,17 +71,19 @@ def colorize_fn(model, variables, height: int, width: int, resolution):
   return jax.vmap(one)
 
 
-def export_sizes(model, variables, sizes, resolution, platforms=None) -> dict:
-  """{(height, width): serialized jax.export artifact} for each photo size."""
+def export_sizes(model, variables, sizes, resolution, platforms=None):
+  """({(height, width): serialized jax.export artifact} for each photo size,
+  the platforms they were lowered for, as jax.export names them)."""
   batch, = jax_export.symbolic_shape('batch')
-  out = {}
+  out, lowered_for = {}, ()
   with models.forced_lowering('xla'):
     for height, width in sizes:
       fn = jax.jit(colorize_fn(model, variables, height, width, resolution))
       spec = jax.ShapeDtypeStruct((batch, height, width, 3), jnp.uint8)
       exported = jax_export.export(fn, platforms=platforms)(spec)
       out[(height, width)] = bytes(exported.serialize())
-  return out
+      lowered_for = exported.platforms
+  return out, list(lowered_for)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -106,7 +108,7 @@ def write(out_dir: str, checkpoint_path: str, sizes, resolution, platforms=None)
   from colorjax import checkpoint  # pylint: disable=g-import-not-at-top
   model, variables, info = checkpoint.load_model(checkpoint_path)
   resolution = colorize.parse_resolution(resolution, info['config'])
-  programs = export_sizes(model, variables, sizes, resolution, platforms)
+  programs, lowered_for = export_sizes(model, variables, sizes, resolution, platforms)
   os.makedirs(out_dir, exist_ok=True)
   for (height, width), data in programs.items():
     with open(os.path.join(out_dir, file_name(height, width)), 'wb') as f:
@@ -118,7 +120,7 @@ def write(out_dir: str, checkpoint_path: str, sizes, resolution, platforms=None)
       'programs': [{'height': h, 'width': w, 'file': file_name(h, w)} for h, w in programs],
       'batch': 'symbolic: any n >= 1',
       'working_resolution': resolution,
-      'platforms': list(platforms or [jax.default_backend()]),
+      'platforms': lowered_for,
       'jax': jax.__version__,
       'checkpoint': os.path.abspath(checkpoint_path),
       'step': info['step'],
