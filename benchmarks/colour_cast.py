@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from colorjax import checkpoint  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import color  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import colorize  # pylint: disable=g-import-not-at-top,wrong-import-position
-from colorjax import evaluate  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import sources  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Model (default: the bundled one).')
@@ -57,7 +57,7 @@ def ab_summary(ab: np.ndarray) -> dict[str, float]:
 
 def folder_ab(folder: str, max_pixels: int = 4096) -> np.ndarray:
   """ab of up to max_pixels evenly spaced pixels of every photo in a folder."""
-  source, _ = evaluate.open_images(folder)
+  source, _ = sources.open_images(folder)
   parts = []
   for i in range(len(source)):
     ab = np.asarray(_TO_AB(source.load(i))).reshape(-1, 2)
@@ -78,7 +78,7 @@ def _batch_stats_model(model):
 def predictions(model, variables, folder: str, resolution) -> tuple[np.ndarray, np.ndarray]:
   """ab of the model's colorizations and of the truth, every 16th pixel."""
   colorizer = colorize.Colorizer(model, variables)
-  source, _ = evaluate.open_images(folder)
+  source, _ = sources.open_images(folder)
   predicted, truth = [], []
   for i in range(len(source)):
     rgb = source.load(i)

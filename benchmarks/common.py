@@ -76,11 +76,13 @@ def train_step_case(config, size: int, batch: int):
   time or profile."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from colorjax import parallel  # pylint: disable=g-import-not-at-top
+  from colorjax import tasks  # pylint: disable=g-import-not-at-top
   from colorjax import train  # pylint: disable=g-import-not-at-top
-  mesh = train.make_mesh()
-  model = train.create_model(config, axis_name=train.AXIS)
-  tx = train.create_optimizer(config, train.learning_rate_schedule(config))
-  state = jax.jit(lambda k: train.create_train_state(k, model, tx, size))(jax.random.key(0))
+  mesh = parallel.make_mesh()
+  model = train.create_model(config, axis_name=parallel.AXIS)
+  task = tasks.of(config)
+  state = jax.jit(lambda k: task.create_state(config, k, model))(jax.random.key(0))
   step = train.make_train_step(mesh, config)
   rgb = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-  return step, state, train.shard_batch(mesh, {'rgb': rgb}), jax.random.key(1)
+  return step, state, parallel.shard_batch(mesh, {'rgb': rgb}), jax.random.key(1)

@@ -22,8 +22,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from colorjax import images  # pylint: disable=wrong-import-position
 from colorjax import input_pipeline as ip  # pylint: disable=wrong-import-position
-from colorjax import train  # pylint: disable=wrong-import-position
+from colorjax import parallel  # pylint: disable=wrong-import-position
+from colorjax import sources  # pylint: disable=wrong-import-position
 from configs import default  # pylint: disable=wrong-import-position
 import common  # pylint: disable=wrong-import-position
 
@@ -53,7 +55,7 @@ def _time(batches, count: int) -> float:
 
 
 def _host(name, config, split='train') -> dict:
-  source = ip.open_source(config, split)
+  source = sources.open_source(config, split)
   indices = np.arange(len(source))
   batches = ip.train_batches(config, source, indices, global_batch=_BATCH.value,
                              start_step=0, num_steps=_STEPS.value + 1, seed=0)
@@ -61,10 +63,10 @@ def _host(name, config, split='train') -> dict:
 
 
 def _device(name, config) -> dict:
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   indices = np.arange(len(source))
-  mesh = train.make_mesh()
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
+  mesh = parallel.make_mesh()
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(parallel.AXIS))
   dataset = ip.DeviceDataset(config, source, indices, seed=0, global_batch=_BATCH.value,
                              sharding=sharding)
   batches = (dataset.batch(step) for step in range(_STEPS.value + 1))
@@ -94,7 +96,7 @@ def _square_folder():
   import tempfile  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
   folder = tempfile.mkdtemp(prefix='colorjax_square_')
-  source = ip.FileSource(ip.list_images(_FOLDER.value))
+  source = images.FileSource(images.list_images(_FOLDER.value))
   for i in range(len(source)):
     Image.fromarray(ip.center_crop(ip.fit_size(source.load(i), 96, 96), 96)).save(
         os.path.join(folder, f'{i:05d}.png'))

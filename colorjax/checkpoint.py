@@ -22,16 +22,10 @@ def manager(workdir: str, *, keep: int, async_save: bool = True):
       os.path.abspath(os.path.join(workdir, 'checkpoints')), options=options)
 
 
-def save(mngr, step: int, state, config, *, class_weights=None) -> None:
-  """Starts saving `state` and the `config` that made it at `step`.
-
-  A classification run's `class_weights` (derived from its ab prior) are kept
-  in the stored config as classification.class_weights, so any checkpoint or
-  export can be decoded with logit adjustment without the prior file.
-  """
-  record = config.to_dict()
-  if class_weights is not None:
-    record['classification']['class_weights'] = [float(w) for w in class_weights]
+def save(mngr, step: int, state, record: dict) -> None:
+  """Starts saving `state` and the config `record` that made it at `step`
+  (the task's `stored_config`: the run's config plus what inference needs,
+  e.g. a classification run's class weights)."""
   mngr.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state),
       config=ocp.args.JsonSave(record)))
@@ -125,19 +119,19 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
     adjustment: logit adjustment of a classification model (default: its
       stored config's); see `classification.Decoded`.
     saturation: chroma gain on the ab of either head (default: its stored
-      config's, 1); see `heads.Saturated`.
+      config's, 1); see `tasks.base.Saturated`.
 
   Returns:
     (model, variables, info): `model.apply(variables, l, train=False)` gives
-    normalised ab whatever the head (see `colorjax.heads`); info has the
+    normalised ab whatever the task (see `colorjax.tasks`); info has the
     checkpoint's 'step', 'path' and the 'config' dict of its run.
   """
-  from colorjax import heads  # pylint: disable=g-import-not-at-top
+  from colorjax import tasks  # pylint: disable=g-import-not-at-top  # tasks import checkpoint.
   state, config = load(path)
   state = jax.tree.map(  # Exports may store bfloat16.
       lambda x: x.astype(jax.numpy.float32) if x.dtype == jax.numpy.bfloat16 else x,
       state)
-  model = heads.inference_model(config, dtype=dtype or jax.numpy.float32,
+  model = tasks.inference_model(config, dtype=dtype or jax.numpy.float32,
                                 temperature=temperature, adjustment=adjustment,
                                 saturation=saturation)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
@@ -161,18 +155,18 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   Raises:
     ValueError: decoding settings for a regression model, or ones it cannot use.
   """
-  from colorjax import heads  # pylint: disable=g-import-not-at-top
+  from colorjax import tasks  # pylint: disable=g-import-not-at-top  # tasks import checkpoint.
   state, config = load(path)
-  settings = {k: float(v) for k, v in
-              (('temperature', temperature), ('adjustment', adjustment)) if v is not None}
-  if settings:
-    if heads.head(config) != 'classification':
-      raise ValueError(f'{path} holds a regression model; temperature and '
-                       'adjustment apply to classification models only.')
-    config['classification'].update(settings)
-  if saturation is not None:
-    config['model']['saturation'] = float(saturation)
-  heads.inference_model(config)  # Checks the settings before anything is written.
+  task = tasks.of(config)
+  settings = {k: float(v) for k, v in (('temperature', temperature),
+              ('adjustment', adjustment), ('saturation', saturation)) if v is not None}
+  unusable = sorted(set(settings) - set(task.decoding))
+  if unusable:
+    raise ValueError(f'{path} holds a {task.name} model, which takes no '
+                     f'{" or ".join(unusable)}; it decodes with '
+                     f'{", ".join(task.decoding)} only.')
+  task.store_decoding(config, settings)
+  task.inference_model(config)  # Checks the settings before anything is written.
   destination = os.path.abspath(destination)
   inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}
   if bfloat16:

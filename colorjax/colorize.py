@@ -24,16 +24,23 @@ exit status is 1 if any failed.
 """
 
 import functools
+import glob
+import io
 import os
 import sys
 import types
 
+from absl import flags
 import jax
 import numpy as np
 from PIL import Image
+import tqdm
 
+from colorjax import checkpoint
 from colorjax import color
 from colorjax import command
+from colorjax import images
+from colorjax.errors import DataError
 
 NATIVE = 'native'
 
@@ -201,8 +208,6 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]
   A folder's images keep their path relative to the folder; a file keeps its
   name.
   """
-  import glob  # pylint: disable=g-import-not-at-top
-  from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
   found, missing, seen = [], [], set()
   for item in inputs:
     matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
@@ -210,7 +215,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]
       missing.append(item)
     for match in matches:
       if os.path.isdir(match):
-        pairs = [(p, os.path.relpath(p, match)) for p in input_pipeline.list_images(match)]
+        pairs = [(p, os.path.relpath(p, match)) for p in images.list_images(match)]
       else:
         pairs = [(match, os.path.basename(match))] if os.path.isfile(match) else []
       for path, relative in pairs:
@@ -239,7 +244,6 @@ def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
 
 def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 95) -> bytes:
   """PNG (with alpha if given) or JPEG bytes of a uint8 RGB image."""
-  import io  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
   if fmt == 'png':
     image = Image.fromarray(np.dstack([rgb, alpha]) if alpha is not None else rgb)
@@ -255,13 +259,12 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> byte
   Raises:
     DataError: the file cannot be read as an image.
   """
-  from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
     with open(path, 'rb') as f:
       data = f.read()
   except OSError as e:
-    raise input_pipeline.DataError(f'cannot read the file ({e.strerror})') from e
-  rgb, alpha = input_pipeline.read_image(data)
+    raise DataError(f'cannot read the file ({e.strerror})') from e
+  rgb, alpha = images.read_image(data)
   return encode(colorizer.colorize(rgb, resolution), alpha, fmt)
 
 
@@ -269,7 +272,6 @@ def define_decoding_flags() -> dict:
   """--temperature and --adjustment, how a classification model decodes, and
   --saturation for any model (by default as its checkpoint stores), for the
   commands that load a model."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   return {
       'temperature': flags.DEFINE_float(
           'temperature', None, 'Annealed-mean temperature of a classification '
@@ -285,7 +287,6 @@ def define_decoding_flags() -> dict:
 
 def _define_flags():
   """The CLI's flags; defined only when this module runs as the program."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   return types.SimpleNamespace(
       **define_decoding_flags(),
       checkpoint=flags.DEFINE_string(
@@ -302,8 +303,6 @@ def _define_flags():
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
         overwrite: bool, log=sys.stderr) -> dict[str, int]:
   """Colorizes `items` [(path, relative output)] into out_dir; returns the counts."""
-  from colorjax import input_pipeline  # pylint: disable=g-import-not-at-top
-  import tqdm  # pylint: disable=g-import-not-at-top
   counts = {'done': 0, 'skipped': 0, 'failed': 0}
   # Count, rate and time left on a terminal; nothing when log is not one.
   bar = tqdm.tqdm(items, desc='colorize', unit='photo', file=log, disable=None,
@@ -315,7 +314,7 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
       continue
     try:
       data = colorize_file(colorizer, path, resolution, fmt)
-    except input_pipeline.DataError as e:
+    except DataError as e:
       bar.write(f'failed: {path}: {e}', file=log)
       counts['failed'] += 1
       continue
@@ -329,25 +328,19 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
 
 
 def main(argv, args) -> int:
-  from colorjax import checkpoint  # pylint: disable=g-import-not-at-top
-  checkpoint.quiet_library_logs()
   inputs = argv[1:]
-  try:
-    if not inputs:
-      raise ValueError('Name the photos to colorize: files, folders or globs.')
-    if not args.out.value:
-      raise ValueError('Name the output folder with --out=DIR.')
-    items, missing = collect_inputs(inputs)
-    check_distinct_outputs(items, args.out.value, args.format.value)
-    for item in missing:
-      print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
-    model, variables, info = checkpoint.load_model(
-        checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value,
-        adjustment=args.adjustment.value, saturation=args.saturation.value)
-    resolution = parse_resolution(args.resolution.value, info['config'])
-  except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  if not inputs:
+    raise ValueError('Name the photos to colorize: files, folders or globs.')
+  if not args.out.value:
+    raise ValueError('Name the output folder with --out=DIR.')
+  items, missing = collect_inputs(inputs)
+  check_distinct_outputs(items, args.out.value, args.format.value)
+  for item in missing:
+    print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
+  model, variables, info = checkpoint.load_model(
+      checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value,
+      adjustment=args.adjustment.value, saturation=args.saturation.value)
+  resolution = parse_resolution(args.resolution.value, info['config'])
   counts = run(Colorizer(model, variables), items, args.out.value, resolution,
                args.format.value, args.overwrite.value)
   counts['failed'] += len(missing)
@@ -359,7 +352,7 @@ def main(argv, args) -> int:
 
 def cli():
   """`colorjax-colorize` (installed with the package): the same as `python -m colorjax.colorize`."""
-  command.run(__name__, main, _define_flags)
+  command.run(__name__, main, _define_flags, positional=True)
 
 
 if __name__ == '__main__':

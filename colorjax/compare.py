@@ -9,10 +9,8 @@ model in the order given (a run or step directory; 'bundled' for the bundled
 model), ground truth. Prints the column order.
 """
 
-import sys
 import types
 
-from absl import app
 from absl import flags
 from PIL import Image
 
@@ -20,11 +18,12 @@ from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
 from colorjax import evaluate
+from colorjax import sources
 
 
 def compare(data: str, paths: list[str], resolution, images: int):
   """(grid uint8 [h, w, 3], column names)."""
-  source, names = evaluate.open_images(data, None)
+  source, names = sources.open_images(data, None)
   photos = [source.load(i) for i in range(min(images, len(names)))]
   columns, outputs, grays = ['gray'], [], []
   for path in paths:
@@ -55,18 +54,11 @@ def _define_flags():
 
 
 def main(argv, args) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  checkpoint.quiet_library_logs()
-  try:
-    if not args.data.value or not args.out.value:
-      raise ValueError('Name the photos with --data=FOLDER and the picture with --out=FILE.')
-    resolution = colorize.parse_resolution(args.resolution.value)
-    grid, columns = compare(args.data.value, args.models.value, resolution,
-                            args.images.value)
-  except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  if not args.data.value or not args.out.value:
+    raise ValueError('Name the photos with --data=FOLDER and the picture with --out=FILE.')
+  resolution = colorize.parse_resolution(args.resolution.value)
+  grid, columns = compare(args.data.value, args.models.value, resolution,
+                          args.images.value)
   Image.fromarray(grid).save(args.out.value, quality=90)
   print(f'{args.out.value}: columns ' + ' | '.join(columns))
   return 0

@@ -18,10 +18,8 @@ import csv
 import datetime
 import json
 import os
-import sys
 import types
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -32,29 +30,15 @@ import tqdm
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
-from colorjax import input_pipeline
 from colorjax import metrics
+from colorjax import sources
+from colorjax.errors import DataError
 
 METRIC_KEYS = ('psnr', 'ssim', 'mse_ab', 'accuracy', 'precision', 'recall',
                'f1', 'auc', 'auc_rebalanced', 'colorfulness', 'colorfulness_gt',
                'delta_cf')
 _PER_IMAGE_KEYS = ('psnr', 'ssim', 'mse_ab', 'colorfulness', 'colorfulness_gt')
 _GRID_HEIGHT = 160  # Pixels per grid row.
-
-
-def open_images(data: str, tfds_data_dir: str | None = None):
-  """The source that `--data` names and a display name for each image."""
-  if data.startswith('tfds:'):
-    parts = data.split(':')
-    if len(parts) != 3 or not all(parts[1:]):
-      raise input_pipeline.DataError(
-          f'A TFDS source is written tfds:NAME:SPLIT (e.g. tfds:cifar10:test), not {data!r}.')
-    source = input_pipeline.tfds_split(parts[1], parts[2], tfds_data_dir, False)
-    return source, [f'{parts[1]}/{parts[2]}/{i}' for i in range(len(source))]
-  paths = input_pipeline.list_images(data)
-  if not paths:
-    raise input_pipeline.DataError(f'The folder {data!r} holds no images.')
-  return input_pipeline.FileSource(paths), [os.path.relpath(p, data) for p in paths]
 
 
 _SCORE = jax.jit(metrics.score)  # Shared: evaluators of one shape bucket compile it once.
@@ -144,7 +128,7 @@ def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
                                          disable=None, dynamic_ncols=True)):
     try:
       rgb = source.load(index)
-    except input_pipeline.DataError as e:
+    except DataError as e:
       logging.warning('Skipping %s: %s', name, e)
       skipped.append((name, str(e)))
       continue
@@ -153,7 +137,7 @@ def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
     if in_grid:
       grid_rows.append((gray, pred, rgb))
   if not evaluator.rows:
-    raise input_pipeline.DataError(
+    raise DataError(
         f'None of the {len(names)} images could be read; see the warnings above.')
   grid = grid_image(grid_rows) if grid_rows else None
   return evaluator.summary(), evaluator.rows, grid, skipped
@@ -198,25 +182,18 @@ def _define_flags():
 
 
 def main(argv, args):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  checkpoint.quiet_library_logs()
-  try:
-    if not args.data.value or not args.out.value:
-      raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
-                       'and the output folder with --out=DIR.')
-    path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
-    model, variables, info = checkpoint.load_model(
-        path, temperature=args.temperature.value, adjustment=args.adjustment.value,
-        saturation=args.saturation.value)
-    resolution = colorize.parse_resolution(args.resolution.value, info['config'])
-    source, names = open_images(args.data.value, args.tfds_data_dir.value)
-    summary, rows, grid, skipped = evaluate(
-        colorize.Colorizer(model, variables), source, names, resolution,
-        grid_images=args.grid_images.value)
-  except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+  if not args.data.value or not args.out.value:
+    raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
+                     'and the output folder with --out=DIR.')
+  path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
+  model, variables, info = checkpoint.load_model(
+      path, temperature=args.temperature.value, adjustment=args.adjustment.value,
+      saturation=args.saturation.value)
+  resolution = colorize.parse_resolution(args.resolution.value, info['config'])
+  source, names = sources.open_images(args.data.value, args.tfds_data_dir.value)
+  summary, rows, grid, skipped = evaluate(
+      colorize.Colorizer(model, variables), source, names, resolution,
+      grid_images=args.grid_images.value)
   settings = {'checkpoint': info['path'], 'step': info['step'],
               'model': info['config']['model']['name'], 'data': args.data.value,
               'resolution': resolution, 'images': len(rows),

@@ -40,10 +40,12 @@ import os
 import sys
 import types
 
+from absl import flags
 import jax
 from jax import export as jax_export
 import jax.numpy as jnp
 
+from colorjax import checkpoint
 from colorjax import color
 from colorjax import colorize
 from colorjax import command
@@ -105,7 +107,6 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 def write(out_dir: str, checkpoint_path: str, sizes, resolution, platforms=None) -> dict:
   """Exports the model at `checkpoint_path` for `sizes`; returns the card."""
-  from colorjax import checkpoint  # pylint: disable=g-import-not-at-top
   model, variables, info = checkpoint.load_model(checkpoint_path)
   resolution = colorize.parse_resolution(resolution, info['config'])
   programs, lowered_for = export_sizes(model, variables, sizes, resolution, platforms)
@@ -131,7 +132,6 @@ def write(out_dir: str, checkpoint_path: str, sizes, resolution, platforms=None)
 
 
 def _define_flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
   return types.SimpleNamespace(
       checkpoint=flags.DEFINE_string('checkpoint', None, 'Run or step directory '
                                      '(default: the bundled model).'),
@@ -146,19 +146,13 @@ def _define_flags():
 
 
 def main(argv, args) -> int:
-  from colorjax import checkpoint  # pylint: disable=g-import-not-at-top
-  checkpoint.quiet_library_logs()
-  try:
-    if len(argv) > 1:
-      raise ValueError(f'Unexpected arguments {" ".join(argv[1:])}: everything is a flag.')
-    if not args.out.value:
-      raise ValueError('Name the output folder with --out=DIR.')
-    sizes = parse_sizes(args.sizes.value)
-    card = write(args.out.value, checkpoint.resolve(args.checkpoint.value), sizes,
-                 args.resolution.value, args.platforms.value)
-  except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  if len(argv) > 1:
+    raise ValueError(f'Unexpected arguments {" ".join(argv[1:])}: everything is a flag.')
+  if not args.out.value:
+    raise ValueError('Name the output folder with --out=DIR.')
+  sizes = parse_sizes(args.sizes.value)
+  card = write(args.out.value, checkpoint.resolve(args.checkpoint.value), sizes,
+               args.resolution.value, args.platforms.value)
   print(f'{len(card["programs"])} programs for {", ".join(card["platforms"])} and '
         f'card.json in {args.out.value}', file=sys.stderr)
   return 0

@@ -4,12 +4,10 @@ Batches travel to the device as uint8 RGB ({'rgb': [batch, height, width, 3]});
 the LAB conversion and normalisation run inside the jitted step, where they
 are cheap and the host has nothing to convert.
 
-Three sources, chosen by `config.data.source`:
-  'tfds'   a TFDS dataset with an 'image' feature, read through
-           `tfds.data_source` (array_record; no TensorFlow needed);
-  'folder' a folder of images (recursive), split into train/eval by a seeded
-           hash of each relative path, so the split is stable as files are added;
-  'sample' the colour photos that scikit-image ships: the offline quickstart.
+The photos come from a source of `colorjax.sources` (TFDS, a folder, or
+scikit-image's samples), scanned for usable ones; this module turns them into
+batches with grain on the host, or gathers them on the device
+(`DeviceDataset`, config.data.on_device).
 
 Training order is a pure function of (seed, step): global example `g` is
 position `g % n` of the permutation for epoch `g // n`, and its crop and flip
@@ -18,120 +16,16 @@ exactly the batches an uninterrupted run would, and with several processes
 each reads only its own slice of every global batch.
 """
 
-import concurrent.futures
-import dataclasses
 import functools
-import hashlib
-import io
-import os
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
-from absl import logging
 import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
-
-# Colour photos that scikit-image ships; the last two are the eval split.
-SAMPLE_TRAIN = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png',
-                'motorcycle_left.png', 'motorcycle_right.png', 'retina.jpg',
-                'rocket.jpg')
-SAMPLE_EVAL = ('chelsea.png', 'coffee.png')
-
-# Side of the thumbnail that the scan for unreadable and gray images decodes.
-_SCAN_SIZE = 64
-
-
-class DataError(ValueError):
-  """A problem with the data that the user can fix; the message says how."""
-
-
-# ---------------------------------------------------------------- decoding --
-
-class ImageTooLarge(DataError):
-  """The image has more pixels than the caller allows."""
-
-
-def read_image(data: bytes, *, max_pixels: int | None = None,
-               draft_size: int | None = None):
-  """Decodes an image file's bytes to uint8 RGB and its alpha channel.
-
-  Handles what photo folders hold: EXIF orientation, grayscale, palette, CMYK,
-  16-bit and alpha.
-
-  Args:
-    data: the encoded file.
-    max_pixels: refuse images with more pixels, judged from the header,
-      before decoding.
-    draft_size: if set, JPEGs may be decoded at a reduced scale no smaller
-      than this (fast thumbnails).
-
-  Returns:
-    (rgb uint8 [height, width, 3], alpha uint8 [height, width] or None).
-
-  Raises:
-    ImageTooLarge: more than max_pixels pixels.
-    DataError: the bytes are not an image that Pillow can read.
-  """
-  try:
-    with Image.open(io.BytesIO(data)) as image:
-      width, height = image.size
-      if max_pixels and width * height > max_pixels:
-        raise ImageTooLarge(
-            f'the image has {width * height / 1e6:.1f} megapixels '
-            f'({width}x{height}), more than the limit of {max_pixels / 1e6:g}')
-      if draft_size:
-        image.draft('RGB', (draft_size, draft_size))
-      image = ImageOps.exif_transpose(image)
-      alpha = _alpha(image)
-      return _to_rgb(image.convert('RGBA') if alpha is not None else image), alpha
-  except ImageTooLarge:
-    raise
-  except Image.UnidentifiedImageError as e:
-    raise DataError('not an image, or in a format Pillow cannot read') from e
-  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    raise DataError(f'not a readable image ({e})') from e
-
-
-def decode_image(data: bytes, *, draft_size: int | None = None) -> np.ndarray:
-  """Decodes an image file's bytes to uint8 RGB [height, width, 3], alpha
-  composited onto white (see `read_image`).
-
-  Raises:
-    DataError: the bytes are not an image that Pillow can read.
-  """
-  rgb, alpha = read_image(data, draft_size=draft_size)
-  if alpha is None:
-    return rgb
-  weight = alpha[..., None].astype(np.float32) / 255.0
-  return np.round(rgb * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
-
-
-def _alpha(image: Image.Image) -> np.ndarray | None:
-  """The alpha channel as uint8, or None for an image without one."""
-  if image.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (
-      image.mode == 'P' and 'transparency' in image.info):
-    return np.asarray(image.convert('RGBA'))[..., 3].copy()
-  return None
-
-
-def _to_rgb(image: Image.Image) -> np.ndarray:
-  """Converts a Pillow image of any mode to uint8 RGB."""
-  if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
-    # 16-bit grayscale: Pillow's own conversion would clip at 255.
-    gray = np.asarray(image).astype(np.float64) / 257.0
-    gray = np.clip(np.round(gray), 0, 255).astype(np.uint8)
-    return np.repeat(gray[..., None], 3, axis=-1)
-  return np.asarray(image.convert('RGB'))
-
-
-def is_near_gray(rgb: np.ndarray, threshold: float) -> bool:
-  """True if 90% of pixels have RGB chroma (max - min, 0..255) below threshold."""
-  chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
-  return float(np.percentile(chroma, 90)) < threshold
+from colorjax.errors import DataError
 
 
 def _resize_shorter(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -179,188 +73,6 @@ def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- sources --
-
-@dataclasses.dataclass(frozen=True)
-class FileSource:
-  """Image files, read and decoded on access."""
-  paths: Sequence[str]
-
-  def __len__(self):
-    return len(self.paths)
-
-  def load(self, index: int, draft_size: int | None = None) -> np.ndarray:
-    try:
-      with open(self.paths[index], 'rb') as f:
-        return decode_image(f.read(), draft_size=draft_size)
-    except OSError as e:
-      raise DataError(f'cannot read the file ({e.strerror})') from e
-
-  def describe(self, index: int) -> str:
-    return self.paths[index]
-
-
-@dataclasses.dataclass(frozen=True)
-class TfdsSource:
-  """The 'image' feature of a TFDS split, read through `tfds.data_source`."""
-  data_source: Sequence[dict]
-  name: str
-
-  def __len__(self):
-    return len(self.data_source)
-
-  def load(self, index: int, draft_size: int | None = None) -> np.ndarray:
-    image = np.asarray(self.data_source[index]['image'])
-    if draft_size:  # A thumbnail for the scan: every k-th pixel is enough.
-      step = max(1, min(image.shape[:2]) // draft_size)
-      image = image[::step, ::step]
-    if image.ndim == 2:
-      image = image[..., None]
-    if image.dtype == np.uint16:
-      image = np.round(image / 257.0).astype(np.uint8)
-    if image.shape[-1] == 1:
-      image = np.repeat(image, 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3].astype(np.uint8))
-
-  def describe(self, index: int) -> str:
-    return f'{self.name} example {index}'
-
-
-def _hash_fraction(seed: int, key: str) -> float:
-  """A stable number in [0, 1) for (seed, key)."""
-  digest = hashlib.sha256(f'{seed}:{key}'.encode()).digest()
-  return int.from_bytes(digest[:8], 'little') / 2.0**64
-
-
-def list_images(folder: str) -> list[str]:
-  """Image files under folder (recursive), sorted by their relative path."""
-  if not os.path.isdir(folder):
-    raise DataError(f'The image folder {folder!r} does not exist; set '
-                    '--config.data.folder to a folder of photos.')
-  found = []
-  for root, dirs, files in os.walk(folder, followlinks=True):
-    dirs.sort()
-    found += [os.path.join(root, f) for f in files
-              if f.lower().endswith(IMAGE_EXTENSIONS)]
-  return sorted(found, key=lambda p: os.path.relpath(p, folder))
-
-
-def folder_split(folder: str, split: str, eval_fraction: float, seed: int):
-  """The files of one split of a folder, or of several given as 'A,B': a
-  path's split never changes.
-
-  A file's split is a hash of its path relative to its own folder, so adding
-  files or folders never moves a file to the other split.
-  """
-  chosen = []
-  for root in [f for f in folder.split(',') if f]:
-    paths = list_images(root)
-    if not paths:
-      raise DataError(f'The image folder {root!r} holds no images (looked '
-                      f'for {", ".join(IMAGE_EXTENSIONS)}, recursively).')
-    chosen += [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
-                                    < eval_fraction) == (split == 'eval')]
-  return chosen
-
-
-def sample_split(split: str) -> list[str]:
-  """scikit-image's shipped colour photos, a fixed few held out for eval."""
-  import skimage  # pylint: disable=g-import-not-at-top
-  root = os.path.join(os.path.dirname(skimage.__file__), 'data')
-  return [os.path.join(root, n)
-          for n in (SAMPLE_EVAL if split == 'eval' else SAMPLE_TRAIN)]
-
-
-def _tfds_not_ready(name: str, split: str, data_dir: str | None, error) -> str:
-  where = data_dir or '~/tensorflow_datasets'
-  reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-  return (
-      f'The TFDS dataset {name!r} (split {split!r}) cannot be read from '
-      f'{where} ({reason}). Prepare it once on a machine with network access: '
-      f'`pip install tensorflow && tfds build {name} --file_format=array_record '
-      f'--data_dir={where}` (see the README), or train offline with '
-      '--config.data.source=folder --config.data.folder=PATH, or '
-      '--config.data.source=sample.')
-
-
-def tfds_split(name: str, split: str, data_dir: str | None, download: bool):
-  """Opens a TFDS split for random access, with a clear error if it is not there."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  try:
-    source = tfds.data_source(name, split=split, data_dir=data_dir,
-                              download=download)
-  except tfds.core.registered.DatasetNotFoundError as e:
-    raise DataError(f'TFDS has no dataset named {name!r}; check '
-                    '--config.data.tfds_name (e.g. cifar10, imagenet2012, '
-                    'places365_small).') from e
-  except Exception as e:  # pylint: disable=broad-except
-    raise DataError(_tfds_not_ready(name, split, data_dir, e)) from e
-  features = source.dataset_info.features
-  if 'image' not in features:
-    raise DataError(f'The TFDS dataset {name!r} has no "image" feature '
-                    f'(it has {", ".join(features)}); pick an image dataset.')
-  return TfdsSource(source, f'{name}[{split}]')
-
-
-def open_source(data_config, split: str):
-  """The source of one split ('train' or 'eval') as `data_config` describes."""
-  kind = data_config.source
-  if kind == 'tfds':
-    name_split = data_config.train_split if split == 'train' else data_config.eval_split
-    return tfds_split(data_config.tfds_name, name_split,
-                      data_config.tfds_data_dir or None, data_config.tfds_download)
-  if kind == 'folder':
-    if not data_config.folder:
-      raise DataError('config.data.source is "folder" but no folder is set; '
-                      'pass --config.data.folder=PATH.')
-    paths = folder_split(data_config.folder, split, data_config.eval_fraction,
-                         data_config.split_seed)
-    if not paths:
-      raise DataError(
-          f'The {split} split of {data_config.folder!r} is empty (eval_fraction '
-          f'{data_config.eval_fraction}); change --config.data.eval_fraction '
-          'or add photos.')
-    return FileSource(paths)
-  if kind == 'sample':
-    return FileSource(sample_split(split))
-  raise DataError(f'config.data.source must be "tfds", "folder" or "sample", '
-                  f'not {kind!r}.')
-
-
-# -------------------------------------------------------------------- scan --
-
-def scan(source, *, gray_threshold: float, name: str) -> np.ndarray:
-  """Indices of the usable examples: readable, and colourful if gray_threshold > 0.
-
-  Logs one warning line for each unreadable file and the totals.
-
-  Raises:
-    DataError: no example is usable.
-  """
-  def check(index):
-    try:
-      rgb = source.load(index, draft_size=_SCAN_SIZE)
-    except DataError as e:
-      return index, f'{source.describe(index)}: {e}'
-    return index, gray_threshold > 0 and is_near_gray(rgb, gray_threshold)
-
-  usable, unreadable, gray = [], 0, 0
-  workers = min(32, 2 * (os.cpu_count() or 1))
-  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    for index, result in pool.map(check, range(len(source))):
-      if isinstance(result, str):
-        logging.warning('Skipping unreadable image %s', result)
-        unreadable += 1
-      elif result:
-        gray += 1
-      else:
-        usable.append(index)
-  logging.info('%s data: %d usable images, %d skipped as unreadable, %d '
-               'excluded as grayscale.', name, len(usable), unreadable, gray)
-  if not usable:
-    raise DataError(f'No usable {name} images: {len(source)} found, '
-                    f'{unreadable} unreadable, {gray} grayscale. Point the '
-                    'config at a source of colour photos.')
-  return np.asarray(usable, np.int64)
 
 
 # ---------------------------------------------------------------- pipelines --
@@ -539,8 +251,6 @@ class DeviceDataset:
 
 
 def _gather_crops(images, index, top, left, flip, *, size: int):
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-
   def one(i, t, l, f):
     crop = jax.lax.dynamic_slice(images[i], (t, l, 0), (size, size, 3))
     return jnp.where(f, crop[:, ::-1], crop)

@@ -7,17 +7,15 @@ command again resumes from the latest checkpoint there.
 import os
 import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
-from colorjax import checkpoint
 from colorjax import command
 from colorjax import distributed
-from colorjax import input_pipeline
 from colorjax import train
+from colorjax import errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Training config file, e.g. configs/unet.py.',
@@ -44,22 +42,14 @@ def default_workdir(config_path: str) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  checkpoint.quiet_library_logs()
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
-  try:
-    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
-                           _PROCESS_ID.value, _START_TIMEOUT.value)
-    if jax.process_index() > 0:  # Process 0 speaks for all.
-      logging.set_verbosity(logging.WARNING)
-    logging.info('JAX devices: %s; workdir: %s', jax.devices(), workdir)
-    train.train_and_evaluate(_CONFIG.value, workdir)
-  except (train.ConfigError, input_pipeline.DataError,
-          train.TrainingDiverged, distributed.DistributedError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
+                         _PROCESS_ID.value, _START_TIMEOUT.value)
+  if jax.process_index() > 0:  # Process 0 speaks for all.
+    logging.set_verbosity(logging.WARNING)
+  logging.info('JAX devices: %s; workdir: %s', jax.devices(), workdir)
+  train.train_and_evaluate(_CONFIG.value, workdir)
 
 
 def cli():
@@ -67,7 +57,9 @@ def cli():
   colorjax.main`. As there, the working directory is on the import path, so
   the config files of a checkout (`configs/`, which import each other) load."""
   sys.path.insert(0, os.getcwd())
-  command.run(__name__, main)
+  command.run(__name__, main, user_errors=(
+      errors.ConfigError, errors.DataError, errors.TrainingDiverged,
+      distributed.DistributedError))
 
 
 if __name__ == '__main__':

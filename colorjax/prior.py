@@ -16,19 +16,19 @@ evenly spaced images of a large set.
 """
 
 import os
-import sys
 import time
 import types
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
+from ml_collections import config_flags
 import numpy as np
 
 from colorjax import classification
 from colorjax import command
 from colorjax import input_pipeline
+from colorjax import sources
 
 PRIOR_FILE = 'ab_prior.npz'
 
@@ -93,7 +93,6 @@ def _describe(data_config) -> str:
 
 def _define_flags():
   """The command's flags; defined only when this module runs as the program."""
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   return types.SimpleNamespace(
       config=config_flags.DEFINE_config_file(
           'config', None, 'Training config whose data source (train split) to count.'),
@@ -104,20 +103,11 @@ def _define_flags():
 
 
 def main(argv, args) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   config, out, max_images = args.config.value, args.out, args.max_images
   if config is None:
-    print('error: pass --config=CONFIG_FILE (its data section names the source).',
-          file=sys.stderr)
-    return 1
-  try:
-    source = input_pipeline.open_source(config.data, 'train')
-    indices = input_pipeline.scan(source, gray_threshold=config.data.gray_threshold,
-                                  name='train')
-  except input_pipeline.DataError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    raise ValueError('pass --config=CONFIG_FILE (its data section names the source).')
+  source = sources.open_source(config.data, 'train')
+  indices = sources.scan(source, gray_threshold=config.data.gray_threshold, name='train')
   counts, images = compute(config, source, indices, max_images=max_images.value)
   bins = classification.ab_bins()
   classification.save_prior(out.value, counts, bins, images=images,

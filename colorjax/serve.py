@@ -17,21 +17,21 @@ Flask is needed here only; the training code never imports this module.
 """
 
 import os
-import sys
 import threading
 import types
 
-from absl import app
 from absl import flags
 from absl import logging
 import flask
 import numpy as np
 from werkzeug import exceptions
+from werkzeug import serving
 
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
-from colorjax import input_pipeline
+from colorjax import images
+from colorjax.errors import DataError
 
 _PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'web', 'index.html')
 _MIMETYPES = {'png': 'image/png', 'jpeg': 'image/jpeg'}
@@ -96,11 +96,11 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
       return _error(400, str(e))
     fmt = _output_format(flask.request)
     try:
-      rgb, alpha = input_pipeline.read_image(
+      rgb, alpha = images.read_image(
           upload.read(), max_pixels=int(max_megapixels * 1e6))
-    except input_pipeline.ImageTooLarge as e:
+    except images.ImageTooLarge as e:
       return _error(413, f'The image is too large: {e}.')
-    except input_pipeline.DataError as e:
+    except DataError as e:
       return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
     with slots:
       out = colorizer.colorize(rgb, resolution)
@@ -131,15 +131,8 @@ def _define_flags():
 
 
 def main(argv, args):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  checkpoint.quiet_library_logs()
-  try:
-    model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
-    resolution = colorize.parse_resolution(args.resolution.value, info['config'])
-  except (ValueError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+  model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
+  resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   colorizer = colorize.Colorizer(model, variables)
   warm_up(colorizer, resolution)
   server = create_app(colorizer, info, default_resolution=resolution,
@@ -147,7 +140,6 @@ def main(argv, args):
                       max_megapixels=args.max_megapixels.value)
   logging.info('Serving %s (step %d) on http://%s:%d/', info['path'], info['step'],
                args.host.value, args.port.value)
-  from werkzeug import serving  # pylint: disable=g-import-not-at-top
   serving.run_simple(args.host.value, args.port.value, server, threaded=True)
 
 

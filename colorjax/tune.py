@@ -5,7 +5,7 @@
 
 For a classification model, scores every pair of --adjustments and
 --temperatures (see `classification.Decoded`); for a regression model, every
---saturations (a chroma gain on its ab; see `heads.Saturated`). Scores come
+--saturations (a chroma gain on its ab; see `tasks.base.Saturated`). Scores come
 from colorjax.evaluate's code on --data, by default
 the run's own eval split (for a folder source, the photos held out from
 training; for TFDS its eval split, so pass a validation set with --data), and
@@ -25,7 +25,6 @@ import os
 import sys
 import types
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -36,15 +35,16 @@ from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
 from colorjax import evaluate
-from colorjax import heads
-from colorjax import input_pipeline
+from colorjax import sources
+from colorjax import tasks
+from colorjax.errors import DataError
 
 
 def held_out_photos(config: dict, data: str | None):
   """(source, names): --data if given, else the eval split of the run's data."""
   if data:
-    return evaluate.open_images(data)
-  source = input_pipeline.open_source(ml_collections.ConfigDict(config['data']), 'eval')
+    return sources.open_images(data)
+  source = sources.open_source(ml_collections.ConfigDict(config['data']), 'eval')
   return source, [source.describe(i) for i in range(len(source))]
 
 
@@ -54,27 +54,21 @@ class _AllSettings:
   through the network once however many settings are scored."""
 
   def __init__(self, config: dict, settings: list[dict]):
-    self.net = heads.create_model(config)
-    self.classification = heads.head(config) == 'classification'
-    self.settings = settings
-    self.decoders = [heads.inference_model(
-        config, adjustment=s.get('adjustment'), temperature=s.get('temperature'),
-        saturation=1.0) if self.classification else None for s in settings]
+    task = tasks.of(config)
+    self.net = task.create_model(config)
+    self.decoders = [task.decoder(config, **s) for s in settings]
 
   def apply(self, variables, l, *, train: bool = False):
     out = self.net.apply(variables, l, train=train)
-    return jnp.concatenate([
-        heads.saturate(d.decode(out) if d else out, s['saturation'])
-        for d, s in zip(self.decoders, self.settings)], axis=-1)
+    return jnp.concatenate([decode(out) for decode in self.decoders], axis=-1)
 
 
 def settings_grid(config: dict, adjustments, temperatures, saturations) -> list[dict]:
-  """The settings to score: adjustment x temperature for a classification
-  model, the saturations for a regression model."""
-  if heads.head(config) == 'classification':
-    return [{'adjustment': a, 'temperature': t, 'saturation': 1.0}
-            for a in adjustments for t in temperatures]
-  return [{'saturation': s} for s in saturations]
+  """The settings to score, as the model's task tunes: adjustment x
+  temperature for a classification model, the saturations for the others."""
+  return tasks.of(config).tuning_grid(adjustments=adjustments,
+                                      temperatures=temperatures,
+                                      saturations=saturations)
 
 
 def score_settings(config: dict, variables, source, names, resolution, settings,
@@ -91,7 +85,7 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
   for index, name in enumerate(names):
     try:
       rgb = source.load(index)
-    except input_pipeline.DataError as e:
+    except DataError as e:
       print(f'Skipping {name}: {e}', file=log)
       continue
     ab = colorizer.predict_ab(colorizer.lightness(rgb[None]), resolution)
@@ -101,7 +95,7 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
       logging.info('Scored %d/%d photos in %d settings.', index + 1, len(names),
                    len(settings))
   if not evaluators[0].rows:
-    raise input_pipeline.DataError(f'None of the {len(names)} photos could be read.')
+    raise DataError(f'None of the {len(names)} photos could be read.')
   rows = []
   for setting, evaluator in zip(settings, evaluators):
     summary = evaluator.summary()
@@ -161,32 +155,25 @@ def _numbers(values: list[str], flag: str) -> list[float]:
 
 
 def main(argv, args) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  checkpoint.quiet_library_logs()
-  try:
-    if not args.checkpoint.value or not args.out.value:
-      raise ValueError('Name the model with --checkpoint=RUN_DIR and the output '
-                       'folder with --out=DIR.')
-    adjustments = _numbers(args.adjustments.value, 'adjustments')
-    temperatures = _numbers(args.temperatures.value, 'temperatures')
-    saturations = _numbers(args.saturations.value, 'saturations')
-    path = args.checkpoint.value
-    _, variables, info = checkpoint.load_model(path)
-    settings = settings_grid(info['config'], adjustments, temperatures, saturations)
-    for setting in settings:  # One sentence for a bad value, before any scoring.
-      heads.inference_model(info['config'], **setting)
-    resolution = colorize.parse_resolution(args.resolution.value, info['config'])
-    source, names = held_out_photos(info['config'], args.data.value)
-    rows, images = score_settings(info['config'], variables, source, names,
-                                  resolution, settings)
-    choice, rule = choose(rows, args.min_gain_db.value)
-    if args.export.value:
-      checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
-                        adjustment=choice.get('adjustment'), saturation=choice['saturation'])
-  except (ValueError, FileNotFoundError, input_pipeline.DataError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  if not args.checkpoint.value or not args.out.value:
+    raise ValueError('Name the model with --checkpoint=RUN_DIR and the output '
+                     'folder with --out=DIR.')
+  adjustments = _numbers(args.adjustments.value, 'adjustments')
+  temperatures = _numbers(args.temperatures.value, 'temperatures')
+  saturations = _numbers(args.saturations.value, 'saturations')
+  path = args.checkpoint.value
+  _, variables, info = checkpoint.load_model(path)
+  settings = settings_grid(info['config'], adjustments, temperatures, saturations)
+  for setting in settings:  # One sentence for a bad value, before any scoring.
+    tasks.inference_model(info['config'], **setting)
+  resolution = colorize.parse_resolution(args.resolution.value, info['config'])
+  source, names = held_out_photos(info['config'], args.data.value)
+  rows, images = score_settings(info['config'], variables, source, names,
+                                resolution, settings)
+  choice, rule = choose(rows, args.min_gain_db.value)
+  if args.export.value:
+    checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
+                      adjustment=choice.get('adjustment'), saturation=choice['saturation'])
   os.makedirs(args.out.value, exist_ok=True)
   record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {
       'checkpoint': info['path'], 'step': info['step'],

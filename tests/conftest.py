@@ -2,7 +2,7 @@
 
 Three settings hold for the whole suite, set here before JAX starts:
 - This process sees 8 CPU devices (as big_vision's tests do), so data-parallel
-  equivalence is tested in-process on a mesh of 8 (`train.make_mesh(8)`)
+  equivalence is tested in-process on a mesh of 8 (`parallel.make_mesh(8)`)
   against a command on one device; single-device code runs on device 0 as
   usual. Commands started by the tests see one device unless a test asks for
   more.

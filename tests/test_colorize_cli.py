@@ -13,6 +13,7 @@ import skimage.color
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
+from colorjax import sources
 
 from tests.conftest import photo_crops
 from tests.conftest import run_module
@@ -145,7 +146,7 @@ def test_progress_on_a_terminal_only(tiny_run, tmp_path, monkeypatch):
   colorize.run(colorizer, items, str(tmp_path / 'out'), 32, 'png', True, log=pipe)
   assert pipe.getvalue() == ''
 
-  source, names = evaluate.open_images(str(folder))
+  source, names = sources.open_images(str(folder))
   monkeypatch.setattr(sys, 'stderr', _Terminal())
   evaluate.evaluate(colorizer, source, names, 32, grid_images=0)
   assert re.search(r'evaluate: 100%.*3/3 \[', sys.stderr.getvalue())

@@ -15,6 +15,8 @@ from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
 from colorjax import input_pipeline
+from colorjax import parallel
+from colorjax import sources
 from colorjax import train
 from tests.conftest import REPO
 from tests.conftest import photo_crops
@@ -66,7 +68,7 @@ def test_command_writes_metrics_csv_and_grid(tiny_run, mixed_folder, tmp_path):
 def test_shape_buckets_bound_the_compilations(tiny_run, mixed_folder):
   model, variables, _ = checkpoint.load_model(tiny_run)
   evaluator = evaluate.Evaluator(colorize.Colorizer(model, variables), colorize.NATIVE)
-  source, names = evaluate.open_images(mixed_folder)
+  source, names = sources.open_images(mixed_folder)
   sizes, compiled = set(), evaluate._SCORE._cache_size()  # pylint: disable=protected-access
   for i, name in enumerate(names[:-1]):
     image = source.load(i)
@@ -102,7 +104,7 @@ def _independent_gray_scores(source, count):
 @pytest.mark.skipif(not os.path.isdir(KODAK), reason='needs ../shared/data/eval')
 def test_gray_baseline_on_kodak24_matches_the_independent_figure(tiny_run):
   model, variables, _ = checkpoint.load_model(tiny_run)
-  source, names = evaluate.open_images(KODAK)
+  source, names = sources.open_images(KODAK)
   summary, rows, _, skipped = evaluate.evaluate(
       colorize.Colorizer(model, variables), source, names, 64, grid_images=0)
   assert len(rows) == 24 and not skipped
@@ -120,7 +122,7 @@ def test_tfds_source_is_evaluated(tiny_run):
   import tensorflow_datasets as tfds
   model, variables, _ = checkpoint.load_model(tiny_run)
   with tfds.testing.mock_data(num_examples=5):
-    source, names = evaluate.open_images('tfds:cifar10:test')
+    source, names = sources.open_images('tfds:cifar10:test')
     summary, rows, _, _ = evaluate.evaluate(
         colorize.Colorizer(model, variables), source, names, colorize.NATIVE)
   assert len(rows) == 5 and names[0] == 'cifar10/test/0'
@@ -171,7 +173,7 @@ def test_a_regression_model_tunes_its_saturation(tiny_run, tmp_path):
   errors = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
   assert result.returncode == 1 and len(errors) == 1
   assert 'The saturation must be a positive number (1: as trained), not 0.0.' in errors[0]
-  with pytest.raises(ValueError, match='apply to classification models only'):
+  with pytest.raises(ValueError, match='holds a regression model, which takes no adjustment'):
     checkpoint.export(tiny_run, str(tmp_path / 'export'), adjustment=0.2)
 
 
@@ -180,18 +182,18 @@ def test_training_evaluation_and_the_command_give_one_psnr(tmp_path, photo_folde
   and colorjax.evaluate of the same eval crops at their own size agree."""
   config = tiny_config(photo_folder, steps=2, half_precision=True)
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(config, workdir, mesh=train.make_mesh(1))
+  train.train_and_evaluate(config, workdir, mesh=parallel.make_mesh(1))
   with open(os.path.join(workdir, 'eval_metrics.jsonl')) as f:
     logged = json.loads(f.read().splitlines()[-1])
   # The crops that training evaluated, as files.
-  source = input_pipeline.open_source(config.data, 'eval')
+  source = sources.open_source(config.data, 'eval')
   crops, size = tmp_path / 'crops', config.data.image_size
   crops.mkdir()
-  for i in input_pipeline.scan(source, gray_threshold=0, name='eval'):
+  for i in sources.scan(source, gray_threshold=0, name='eval'):
     image = input_pipeline.fit_size(source.load(int(i)), size, config.data.resize_shorter)
     Image.fromarray(input_pipeline.center_crop(image, size)).save(crops / f'{i:03d}.png')
   model, variables, _ = checkpoint.load_model(workdir)
-  photos, names = evaluate.open_images(str(crops))
+  photos, names = sources.open_images(str(crops))
   summary, rows, _, _ = evaluate.evaluate(colorize.Colorizer(model, variables), photos,
                                           names, colorize.NATIVE, grid_images=0)
   assert len(rows) == len(names) > 1

@@ -5,8 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import gan
+from colorjax import parallel
+from colorjax import tasks
 from colorjax import train
+from colorjax.errors import ConfigError
+from colorjax.tasks import gan
 from tests.conftest import photo_crops
 from tests.test_train import _tiny_config
 
@@ -42,12 +45,12 @@ def _gan_config(folder='', **overrides):
 
 def test_gan_step_updates_both_networks_and_reports_the_discriminator():
   config = _gan_config(**{'opt.warmup_steps': 0})  # A learning rate from step 0.
-  mesh = train.make_mesh(1)
-  model = train.create_model(config, axis_name=train.AXIS)
-  state = train.create_state(config, jax.random.key(0), model=model)
+  mesh = parallel.make_mesh(1)
+  model = train.create_model(config, axis_name=parallel.AXIS)
+  state = tasks.of(config).create_state(config, jax.random.key(0), model)
   before = jax.tree.map(np.asarray, (state.params, state.disc_params))
   step = train.make_train_step(mesh, config)
-  batch = train.shard_batch(mesh, {'rgb': np.stack(photo_crops(8, 32, 32))})
+  batch = parallel.shard_batch(mesh, {'rgb': np.stack(photo_crops(8, 32, 32))})
   state, metrics = step(state, batch, jax.random.key(1))
   assert int(state.step) == 1
   for old, new in zip(before, (state.params, state.disc_params)):
@@ -67,11 +70,11 @@ def test_discriminator_learns_to_tell_gray_from_colour():
   discriminator alone learns: its belief in real pairs rises above fakes."""
   config = _gan_config(**{'opt.learning_rate': 1e-9, 'gan.disc_learning_rate': 2e-3,
                           'opt.schedule': 'constant', 'gan.l1_weight': 0.0})
-  mesh = train.make_mesh(1)
-  state = train.create_state(config, jax.random.key(0),
-                             model=train.create_model(config, axis_name=train.AXIS))
+  mesh = parallel.make_mesh(1)
+  state = tasks.of(config).create_state(
+      config, jax.random.key(0), train.create_model(config, axis_name=parallel.AXIS))
   step = train.make_train_step(mesh, config)
-  batch = train.shard_batch(mesh, {'rgb': np.stack(photo_crops(8, 32, 32, seed=3))})
+  batch = parallel.shard_batch(mesh, {'rgb': np.stack(photo_crops(8, 32, 32, seed=3))})
   for _ in range(30):
     state, metrics = step(state, batch, jax.random.key(1))
   metrics = jax.device_get(metrics)
@@ -79,22 +82,22 @@ def test_discriminator_learns_to_tell_gray_from_colour():
 
 
 def test_gan_needs_the_regression_head():
-  with pytest.raises(train.ConfigError, match='config.gan.enabled needs'):
+  with pytest.raises(ConfigError, match='config.gan.enabled needs'):
     train.validate_config(_gan_config(**{'model.head': 'classification'}), 1)
 
 
 def test_generator_warm_start_takes_a_regression_run_of_the_same_network(tiny_run):
   from colorjax import checkpoint
   config = _gan_config(**{'gan.init_from': tiny_run})
-  model = train.create_model(config, axis_name=train.AXIS)
-  variables = train.generator_warm_start(config, model)
-  state = train.create_state(config, jax.random.key(0), variables, model=model)
+  model = train.create_model(config, axis_name=parallel.AXIS)
+  variables = tasks.of(config).warm_start(config, model, None)
+  state = tasks.of(config).create_state(config, jax.random.key(0), model, variables)
   saved, _ = checkpoint.load(tiny_run)
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(saved['params'])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   other = _gan_config(**{'gan.init_from': tiny_run, 'model.widths': (4, 8)})
-  with pytest.raises(train.ConfigError, match='holds another network'):
-    train.generator_warm_start(other, train.create_model(other))
+  with pytest.raises(ConfigError, match='holds another network'):
+    tasks.of(other).warm_start(other, train.create_model(other), None)
 
 
 def test_warm_start_trains_on_eight_devices(tiny_run, photo_folder, tmp_path):
@@ -104,7 +107,7 @@ def test_warm_start_trains_on_eight_devices(tiny_run, photo_folder, tmp_path):
   config = _gan_config(photo_folder, **{
       'gan.init_from': tiny_run, 'num_train_steps': 1, 'opt.warmup_steps': 0,
       'opt.learning_rate': 1e-9, 'opt.schedule': 'constant'})
-  state = train.train_and_evaluate(config, str(tmp_path / 'run'), mesh=train.make_mesh(8))
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'), mesh=parallel.make_mesh(8))
   assert int(state.step) == 1
   saved, _ = checkpoint.load(tiny_run)
   # One step at a learning rate of 1e-9 moves no parameter by more than 1e-8.

@@ -11,8 +11,11 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+from colorjax import images
 from colorjax import input_pipeline as ip
-from colorjax import train
+from colorjax import parallel
+from colorjax import sources
+from colorjax.errors import DataError
 from tests.conftest import photo_crops
 from tests.conftest import write_photo_folder
 
@@ -51,12 +54,12 @@ PHOTO = photo_crops(1, height=40, width=48)[0]
 
 
 def test_decode_rgb_png_is_exact():
-  assert np.array_equal(ip.decode_image(_encode(Image.fromarray(PHOTO), 'PNG')), PHOTO)
+  assert np.array_equal(images.decode_image(_encode(Image.fromarray(PHOTO), 'PNG')), PHOTO)
 
 
 def test_decode_cmyk_jpeg():
   data = _encode(Image.fromarray(PHOTO).convert('CMYK'), 'JPEG', quality=95)
-  rgb = ip.decode_image(data)
+  rgb = images.decode_image(data)
   assert rgb.shape == PHOTO.shape and rgb.dtype == np.uint8
   assert np.abs(rgb.astype(int) - PHOTO).mean() < 6
 
@@ -64,24 +67,24 @@ def test_decode_cmyk_jpeg():
 def test_decode_rgba_composites_onto_white():
   rgba = np.concatenate([PHOTO, np.zeros(PHOTO.shape[:2] + (1,), np.uint8)], -1)
   rgba[:20, :, 3] = 255  # Top half opaque, bottom half transparent.
-  rgb = ip.decode_image(_encode(Image.fromarray(rgba), 'PNG'))
+  rgb = images.decode_image(_encode(Image.fromarray(rgba), 'PNG'))
   assert np.array_equal(rgb[:20], PHOTO[:20])
   assert np.all(rgb[20:] == 255)
 
 
 def test_decode_16_bit_png_scales_to_8_bits():
   rgb16 = PHOTO.astype(np.uint16) * 257 + 100
-  assert np.array_equal(ip.decode_image(_png16(rgb16)), PHOTO)
+  assert np.array_equal(images.decode_image(_png16(rgb16)), PHOTO)
   gray16 = rgb16[..., :1]
-  gray = ip.decode_image(_png16(gray16))
+  gray = images.decode_image(_png16(gray16))
   assert np.array_equal(gray, np.repeat(PHOTO[..., :1], 3, axis=-1))
 
 
 def test_decode_grayscale_and_palette():
-  gray = ip.decode_image(_encode(Image.fromarray(PHOTO).convert('L'), 'PNG'))
+  gray = images.decode_image(_encode(Image.fromarray(PHOTO).convert('L'), 'PNG'))
   assert gray.shape == PHOTO.shape
   assert np.all(gray[..., 0] == gray[..., 1]) and np.all(gray[..., 1] == gray[..., 2])
-  palette = ip.decode_image(_encode(Image.fromarray(PHOTO).convert('P'), 'PNG'))
+  palette = images.decode_image(_encode(Image.fromarray(PHOTO).convert('P'), 'PNG'))
   assert palette.shape == PHOTO.shape and np.abs(palette.astype(int) - PHOTO).mean() < 12
 
 
@@ -89,17 +92,17 @@ def test_decode_applies_exif_orientation():
   exif = Image.Exif()
   exif[0x0112] = 6  # Rotate 90 degrees clockwise to display.
   data = _encode(Image.fromarray(PHOTO), 'JPEG', exif=exif, quality=95)
-  rgb = ip.decode_image(data)
+  rgb = images.decode_image(data)
   assert rgb.shape == (48, 40, 3)
   expected = np.rot90(PHOTO, k=-1)
   assert np.abs(rgb.astype(int) - expected).mean() < 6
 
 
 def test_decode_garbage_is_a_data_error():
-  with pytest.raises(ip.DataError, match='not an image, or in a format Pillow cannot read'):
-    ip.decode_image(b'definitely not an image')
-  with pytest.raises(ip.DataError, match='not a readable image'):
-    ip.decode_image(_encode(Image.fromarray(PHOTO), 'PNG')[:100])  # Truncated.
+  with pytest.raises(DataError, match='not an image, or in a format Pillow cannot read'):
+    images.decode_image(b'definitely not an image')
+  with pytest.raises(DataError, match='not a readable image'):
+    images.decode_image(_encode(Image.fromarray(PHOTO), 'PNG')[:100])  # Truncated.
 
 
 @pytest.fixture
@@ -128,53 +131,53 @@ def awkward_folder(tmp_path):
 
 
 def test_scan_skips_broken_and_gray_files_with_a_warning(awkward_folder, caplog):
-  source = ip.FileSource(ip.list_images(awkward_folder))
+  source = images.FileSource(images.list_images(awkward_folder))
   assert len(source) == 11  # Every image extension, any case; not notes.txt.
   with caplog.at_level('INFO'):
-    usable = ip.scan(source, gray_threshold=6.0, name='train')
+    usable = sources.scan(source, gray_threshold=6.0, name='train')
   names = sorted(os.path.basename(source.paths[i]) for i in usable)
   assert names == ['a.png', 'b.JPG', 'c_cmyk.jpg', 'd.webp', 'e.bmp', 'f.tif',
                    'g_rgba.png', 'h_16bit.png']
   assert 'broken.jpg' in caplog.text
   assert '8 usable images, 1 skipped as unreadable, 2 excluded as grayscale' in caplog.text
   # Without the gray filter only the broken file goes.
-  assert len(ip.scan(source, gray_threshold=0, name='eval')) == 10
+  assert len(sources.scan(source, gray_threshold=0, name='eval')) == 10
 
 
 def test_no_usable_images_is_a_clear_error(tmp_path):
   (tmp_path / 'broken.png').write_bytes(b'\x89PNG broken')
-  source = ip.FileSource(ip.list_images(str(tmp_path)))
-  with pytest.raises(ip.DataError, match='No usable train images: 1 found, 1 unreadable'):
-    ip.scan(source, gray_threshold=6.0, name='train')
+  source = images.FileSource(images.list_images(str(tmp_path)))
+  with pytest.raises(DataError, match='No usable train images: 1 found, 1 unreadable'):
+    sources.scan(source, gray_threshold=6.0, name='train')
 
 
 def test_missing_and_empty_folders_are_clear_errors(tmp_path):
-  with pytest.raises(ip.DataError, match='does not exist'):
-    ip.open_source(_data_config(folder=str(tmp_path / 'nope')), 'train')
-  with pytest.raises(ip.DataError, match='holds no images'):
-    ip.open_source(_data_config(folder=str(tmp_path)), 'train')
+  with pytest.raises(DataError, match='does not exist'):
+    sources.open_source(_data_config(folder=str(tmp_path / 'nope')), 'train')
+  with pytest.raises(DataError, match='holds no images'):
+    sources.open_source(_data_config(folder=str(tmp_path)), 'train')
   (tmp_path / 'one.png').write_bytes(b'')
-  with pytest.raises(ip.DataError, match='The eval split of .* is empty'):
-    ip.open_source(_data_config(folder=str(tmp_path), eval_fraction=0.0), 'eval')
-  with pytest.raises(ip.DataError, match='no folder is set'):
-    ip.open_source(_data_config(folder=''), 'train')
-  with pytest.raises(ip.DataError, match='must be "tfds", "folder" or "sample"'):
-    ip.open_source(_data_config(source='ftp'), 'train')
+  with pytest.raises(DataError, match='The eval split of .* is empty'):
+    sources.open_source(_data_config(folder=str(tmp_path), eval_fraction=0.0), 'eval')
+  with pytest.raises(DataError, match='no folder is set'):
+    sources.open_source(_data_config(folder=''), 'train')
+  with pytest.raises(DataError, match='must be "tfds", "folder" or "sample"'):
+    sources.open_source(_data_config(source='ftp'), 'train')
 
 
 def test_folder_split_is_stable_when_files_are_added(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 40, seed=0)
   config = _data_config(folder=folder)
-  train = ip.open_source(config, 'train').paths
-  held_out = ip.open_source(config, 'eval').paths
+  train = sources.open_source(config, 'train').paths
+  held_out = sources.open_source(config, 'eval').paths
   assert not set(train) & set(held_out) and len(train) + len(held_out) == 40
   assert 2 <= len(held_out) <= 20
   write_photo_folder(folder, 20, seed=1)  # New files, new names.
-  held_out_later = ip.open_source(config, 'eval').paths
+  held_out_later = sources.open_source(config, 'eval').paths
   assert set(held_out) <= set(held_out_later)
-  assert set(train) <= set(ip.open_source(config, 'train').paths)
-  other_seed = ip.open_source(_data_config(folder=folder, split_seed=1), 'eval').paths
+  assert set(train) <= set(sources.open_source(config, 'train').paths)
+  other_seed = sources.open_source(_data_config(folder=folder, split_seed=1), 'eval').paths
   assert set(other_seed) != set(held_out_later)
 
 
@@ -186,7 +189,7 @@ def _train_batches(config, source, indices, start=0, steps=6, **kwargs):
 
 def test_train_order_is_a_function_of_seed_and_step(photo_folder):
   config = _data_config(folder=photo_folder)
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   indices = np.arange(len(source))
   batches = _train_batches(config, source, indices)
   assert len(batches) == 6
@@ -205,7 +208,7 @@ def test_train_order_is_a_function_of_seed_and_step(photo_folder):
 
 def test_each_process_reads_its_slice_of_the_global_batch(photo_folder):
   config = _data_config(folder=photo_folder)
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   indices = np.arange(len(source))
   whole = _train_batches(config, source, indices, process_index=0, process_count=1)
   halves = [_train_batches(config, source, indices, process_index=p,
@@ -221,7 +224,7 @@ def test_every_example_is_seen_once_per_epoch(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 8, height=24, width=24)
   config = _data_config(folder=folder, eval_fraction=0.0)
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   assert len(source) == 8
   batches = _train_batches(config, source, np.arange(8), steps=2)
   crops = [ip.center_crop(source.load(i), 24) for i in range(8)]
@@ -237,7 +240,7 @@ def test_training_crops_large_images_after_resizing_the_shorter_side(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 4, height=120, width=200)
   config = _data_config(folder=folder, eval_fraction=0.0, resize_shorter=30)
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   assert ip.fit_size(source.load(0), 24, 30).shape == (30, 50, 3)
   assert ip.fit_size(source.load(0), 24, 0).shape == (120, 200, 3)
   assert ip.fit_size(np.zeros((10, 20, 3), np.uint8), 24, 0).shape == (24, 48, 3)
@@ -247,7 +250,7 @@ def test_training_crops_large_images_after_resizing_the_shorter_side(tmp_path):
 
 def test_eval_covers_every_example_once_with_a_masked_tail(photo_folder):
   config = _data_config(folder=photo_folder, eval_fraction=1.0)
-  source = ip.open_source(config, 'eval')
+  source = sources.open_source(config, 'eval')
   indices = np.arange(len(source) - 1)  # 23 images: the last batch is partial.
   batches = list(ip.eval_batches(config, source, indices, global_batch=8))
   assert len(batches) == 3
@@ -263,24 +266,24 @@ def test_eval_covers_every_example_once_with_a_masked_tail(photo_folder):
 
 def test_sample_source_needs_no_network():
   config = _data_config(source='sample', image_size=64)
-  train, held_out = ip.open_source(config, 'train'), ip.open_source(config, 'eval')
-  assert len(train) == len(ip.SAMPLE_TRAIN) and len(held_out) == len(ip.SAMPLE_EVAL)
-  assert len(ip.scan(train, gray_threshold=6.0, name='train')) == len(train)
+  train, held_out = sources.open_source(config, 'train'), sources.open_source(config, 'eval')
+  assert len(train) == len(sources.SAMPLE_TRAIN) and len(held_out) == len(sources.SAMPLE_EVAL)
+  assert len(sources.scan(train, gray_threshold=6.0, name='train')) == len(train)
 
 
 def test_tfds_source_under_mock_data():
   config = _data_config(source='tfds', tfds_name='cifar10', image_size=32)
   with tfds.testing.mock_data(num_examples=12):
-    source = ip.open_source(config, 'train')
-    usable = ip.scan(source, gray_threshold=0, name='train')
+    source = sources.open_source(config, 'train')
+    usable = sources.scan(source, gray_threshold=0, name='train')
     assert len(usable) == 12
     batch = _train_batches(config, source, usable, steps=1)[0]
   assert batch['rgb'].shape == (4, 32, 32, 3) and batch['rgb'].dtype == np.uint8
 
 
 def test_tfds_not_prepared_says_how_to_prepare(tmp_path):
-  with pytest.raises(ip.DataError) as error:
-    ip.tfds_split('cifar10', 'train', str(tmp_path), download=False)
+  with pytest.raises(DataError) as error:
+    sources.tfds_split('cifar10', 'train', str(tmp_path), download=False)
   message = str(error.value)
   assert 'tfds build cifar10 --file_format=array_record' in message
   assert '--config.data.source=folder' in message and 'source=sample' in message
@@ -288,18 +291,18 @@ def test_tfds_not_prepared_says_how_to_prepare(tmp_path):
 
 
 def test_tfds_unknown_name_and_imageless_dataset_are_clear_errors(tmp_path):
-  with pytest.raises(ip.DataError, match="no dataset named 'cifar_eleven'"):
-    ip.tfds_split('cifar_eleven', 'train', str(tmp_path), download=False)
+  with pytest.raises(DataError, match="no dataset named 'cifar_eleven'"):
+    sources.tfds_split('cifar_eleven', 'train', str(tmp_path), download=False)
   with tfds.testing.mock_data(num_examples=2):
-    with pytest.raises(ip.DataError, match='has no "image" feature'):
-      ip.tfds_split('imdb_reviews', 'train', None, download=False)
+    with pytest.raises(DataError, match='has no "image" feature'):
+      sources.tfds_split('imdb_reviews', 'train', None, download=False)
 
 
 def test_scale_augmentation_resizes_before_cropping(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 4, height=60, width=80)
   config = _data_config(folder=folder, eval_fraction=0.0, scale_range=(0.5, 2.0))
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   rng = np.random.default_rng(0)
   shorter = [min(ip.random_scale(source.load(0), (0.5, 2.0), 40, rng).shape[:2])
              for _ in range(50)]
@@ -318,13 +321,13 @@ def test_on_device_batches_equal_the_host_pipeline(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 10, height=30, width=40)
   config = _data_config(folder=folder, eval_fraction=0.0)
-  source = ip.open_source(config, 'train')
+  source = sources.open_source(config, 'train')
   with open(source.paths[4], 'wb') as f:
     f.write(b'broken')  # Left out by the scan, so never loaded.
   indices = np.array([0, 2, 3, 5, 6, 7, 8, 9])  # As if 1 were gray and 4 broken.
   host = _train_batches(config, source, indices, steps=5)  # 20 examples: 2.5 epochs.
-  mesh = train.make_mesh(4)  # One example a device.
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
+  mesh = parallel.make_mesh(4)  # One example a device.
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(parallel.AXIS))
   device = ip.DeviceDataset(config, source, indices, seed=7, global_batch=4,
                             sharding=sharding)
   for step, batch in enumerate(host):
@@ -336,13 +339,13 @@ def test_on_device_refuses_mixed_sizes_and_rescaling(tmp_path):
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 3, height=30, width=40)
   write_photo_folder(folder, 3, seed=1, height=50, width=40)
-  mesh = train.make_mesh(1)
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
+  mesh = parallel.make_mesh(1)
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(parallel.AXIS))
   config = _data_config(folder=folder, eval_fraction=0.0)
-  source = ip.open_source(config, 'train')
-  with pytest.raises(ip.DataError, match='comes? in 2 sizes'):
+  source = sources.open_source(config, 'train')
+  with pytest.raises(DataError, match='comes? in 2 sizes'):
     ip.DeviceDataset(config, source, np.arange(6), seed=0, global_batch=2, sharding=sharding)
-  with pytest.raises(ip.DataError, match='uses the images as they are'):
+  with pytest.raises(DataError, match='uses the images as they are'):
     ip.DeviceDataset(_data_config(folder=folder, scale_range=(0.5, 1.0)), source,
                      np.arange(6), seed=0, global_batch=2, sharding=sharding)
 
@@ -351,8 +354,8 @@ def test_several_folders_are_one_source_with_stable_splits(tmp_path):
   first, second = str(tmp_path / 'first'), str(tmp_path / 'second')
   write_photo_folder(first, 20, seed=0)
   write_photo_folder(second, 20, seed=1)
-  alone = {s: ip.open_source(_data_config(folder=first), s).paths for s in ('train', 'eval')}
-  both = {s: ip.open_source(_data_config(folder=f'{first},{second}'), s).paths
+  alone = {s: sources.open_source(_data_config(folder=first), s).paths for s in ('train', 'eval')}
+  both = {s: sources.open_source(_data_config(folder=f'{first},{second}'), s).paths
           for s in ('train', 'eval')}
   assert len(both['train']) + len(both['eval']) == 40
   assert not set(both['train']) & set(both['eval'])
@@ -360,5 +363,5 @@ def test_several_folders_are_one_source_with_stable_splits(tmp_path):
   # Adding a folder moves no file of the first to the other split.
   assert set(alone['eval']) <= set(both['eval'])
   assert set(alone['train']) <= set(both['train'])
-  with pytest.raises(ip.DataError, match="'/no/such' does not exist"):
-    ip.open_source(_data_config(folder=f'{first},/no/such'), 'train')
+  with pytest.raises(DataError, match="'/no/such' does not exist"):
+    sources.open_source(_data_config(folder=f'{first},/no/such'), 'train')

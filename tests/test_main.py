@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from colorjax import checkpoint
-from colorjax import input_pipeline
+from colorjax import parallel
+from colorjax import sources
 from colorjax import train
 
 from tests.conftest import REPO
@@ -52,7 +53,7 @@ def test_quickstart_style_run_writes_checkpoint_metrics_and_grid(tmp_path, photo
   grid = np.asarray(Image.open(os.path.join(workdir, 'images', 'step_0000004.png')))
   # One row per eval image (fewer than the grid size and the eval batch):
   # the padding of the last batch never shows.
-  num_eval = len(input_pipeline.folder_split(photo_folder, 'eval', 0.25, 0))
+  num_eval = len(sources.folder_split(photo_folder, 'eval', 0.25, 0))
   assert 0 < num_eval < 8
   assert grid.shape == (num_eval * 32, 3 * 32, 3)
   assert grid.reshape(num_eval, -1).max(axis=1).min() > 0
@@ -136,7 +137,7 @@ def test_eight_devices_give_the_same_parameters_as_one(tmp_path, photo_folder, v
   run_module(_command(variant, one, photo_folder, 2))  # A process with one device.
   name, overrides = VARIANTS[variant]
   train.train_and_evaluate(tiny_config(photo_folder, 2, name, **overrides), eight,
-                           mesh=train.make_mesh(8))  # This process's eight.
+                           mesh=parallel.make_mesh(8))  # This process's eight.
   states = {1: _state(one, 2), 8: _state(eight, 2)}
   # The same global batch: only the order of float reductions differs.
   _assert_same_state(states[8]['params'], states[1]['params'], atol=2e-5)

@@ -6,7 +6,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from colorjax import optim
+from colorjax import parallel
+from colorjax import reporting
+from colorjax import tasks
 from colorjax import train
+from colorjax.errors import ConfigError
+from colorjax.errors import TrainingDiverged
 from tests.conftest import photo_crops
 from tests.conftest import tiny_config
 from tests.conftest import write_photo_folder
@@ -24,12 +30,11 @@ def test_tiny_model_overfits_one_batch(model_name, loss):
       'model.bottleneck': 32, 'model.cnn_channels': (32, 32, 32), 'loss': loss,
       'opt.schedule': 'constant', 'opt.learning_rate': 3e-3,
       'num_train_steps': 150})
-  mesh = train.make_mesh(1)
-  model = train.create_model(config, axis_name=train.AXIS)
-  tx = train.create_optimizer(config, train.learning_rate_schedule(config))
-  state = train.create_train_state(jax.random.key(0), model, tx, 32)
+  mesh = parallel.make_mesh(1)
+  model = train.create_model(config, axis_name=parallel.AXIS)
+  state = tasks.of(config).create_state(config, jax.random.key(0), model)
   step = train.make_train_step(mesh, config)
-  batch = train.shard_batch(mesh, {'rgb': np.stack(photo_crops(4, 32, 32))})
+  batch = parallel.shard_batch(mesh, {'rgb': np.stack(photo_crops(4, 32, 32))})
   losses = []
   for _ in range(config.num_train_steps):
     state, metrics = step(state, batch, jax.random.key(1))
@@ -48,11 +53,11 @@ def test_tiny_model_overfits_one_batch(model_name, loss):
 def test_learning_rate_schedules():
   config = _tiny_config(**{'num_train_steps': 100, 'opt.warmup_steps': 10,
                            'opt.learning_rate': 1e-3, 'opt.schedule': 'cosine'})
-  cosine = train.learning_rate_schedule(config)
+  cosine = optim.learning_rate_schedule(config)
   assert float(cosine(0)) == 0 and float(cosine(10)) == pytest.approx(1e-3)
   assert float(cosine(100)) == pytest.approx(1e-5)
   config.opt.schedule = 'constant'
-  constant = train.learning_rate_schedule(config)
+  constant = optim.learning_rate_schedule(config)
   assert float(constant(5)) == pytest.approx(5e-4)
   assert float(constant(99)) == pytest.approx(1e-3)
 
@@ -71,7 +76,7 @@ def test_learning_rate_schedules():
     ({'log_every_steps': -1}, 'config.log_every_steps must be 0 (off) or positive'),
 ])
 def test_bad_config_values_name_the_field(override, message):
-  with pytest.raises(train.ConfigError) as error:
+  with pytest.raises(ConfigError) as error:
     train.validate_config(_tiny_config(**override), device_count=8)
   assert message in str(error.value)
 
@@ -88,7 +93,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
       'model.name': 'cnn', 'model.cnn_channels': (8, 8), 'num_train_steps': 30,
       'opt.schedule': 'constant', 'opt.learning_rate': 1e30,
       'checkpoint_every_steps': 1, 'log_every_steps': 1})
-  with pytest.raises(train.TrainingDiverged) as error:
+  with pytest.raises(TrainingDiverged) as error:
     train.train_and_evaluate(config, workdir)
   message = str(error.value)
   assert 'The loss became nan' in message and 'is intact' in message
@@ -123,18 +128,18 @@ def test_on_device_data_trains_to_the_same_parameters_as_the_host_pipeline(tmp_p
 
 
 def test_durations_show_days_instead_of_wrapping():
-  assert train.format_duration(0) == '00:00:00'
-  assert train.format_duration(3_661) == '01:01:01'
-  assert train.format_duration(90_000) == '1d 01:00:00'  # Not 01:00:00.
-  assert train.format_duration(3 * 86_400 + 59.6) == '3d 00:01:00'
+  assert reporting.format_duration(0) == '00:00:00'
+  assert reporting.format_duration(3_661) == '01:01:01'
+  assert reporting.format_duration(90_000) == '1d 01:00:00'  # Not 01:00:00.
+  assert reporting.format_duration(3 * 86_400 + 59.6) == '3d 00:01:00'
 
 
 def test_images_per_second_count_training_steps_only(tmp_path, monkeypatch, caplog):
   """The first step (compilation) and paused blocks (evaluation, checkpoints)
   are left out of the rate and the ETA."""
   now = [1000.0]
-  monkeypatch.setattr(train.time, 'time', lambda: now[0])
-  reporter = train._Reporter(str(tmp_path), total_steps=1_000_003, batch_size=8)  # pylint: disable=protected-access
+  monkeypatch.setattr(reporting.time, 'time', lambda: now[0])
+  reporter = reporting.Reporter(str(tmp_path), total_steps=1_000_003, batch_size=8)  # pylint: disable=protected-access
   ready = np.zeros(1)
   now[0] += 300  # The first step compiles for 5 minutes...
   reporter.start_clock(1, ready)  # ...and the clock starts after it.

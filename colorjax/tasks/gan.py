@@ -1,4 +1,4 @@
-"""Adversarial training (pix2pix, Isola et al. 2017): the U-Net as generator.
+"""Adversarial training (pix2pix, Isola et al. 2017): the network as generator.
 
 A 70x70 PatchGAN discriminator sees the lightness with either the true or the
 generated ab and scores every 70x70 patch real or fake; the generator is
@@ -7,14 +7,18 @@ trained to fool it plus `gan.l1_weight` times the L1 distance to the true ab
 while the adversarial term pushes them off the desaturated average.
 
 Both networks live in one `GANState` (the generator's fields are those of
-`train.TrainState`, so evaluation, export, colorize and serve read a GAN run
-like any other), each with its own optax optimiser. `train_step` is the same
-per-device step as plain training: gradients of both networks are averaged
-over the device axis with `lax.pmean`, and the loop, checkpoints and resume
-are `train.train_and_evaluate`'s.
+`base.TrainState`, so evaluation, export, colorize and serve read a GAN run
+like a regression run), each with its own optax optimiser. `gan_step` is a
+per-device step like the supervised one: gradients of both networks are
+averaged over the device axis with `lax.pmean`. The task (`GAN`, chosen by
+config.gan.enabled) can start the generator from a regression run
+(config.gan.init_from).
 """
 
+import functools
 from typing import Any, Callable, Sequence
+
+from absl import logging
 
 from flax import struct
 import flax.linen as nn
@@ -23,7 +27,13 @@ from jax import lax
 import jax.numpy as jnp
 import optax
 
+from colorjax import checkpoint
 from colorjax import color
+from colorjax import optim
+from colorjax.errors import ConfigError
+from colorjax.parallel import AXIS
+from colorjax.tasks import base
+from colorjax.tasks import regression
 
 LOSSES = ('nonsaturating', 'lsgan')
 
@@ -103,7 +113,7 @@ def create_state(rng, model, disc, tx, disc_tx, image_size: int,
       disc_opt_state=disc_tx.init(disc_params))
 
 
-def train_step(state: GANState, batch, rng, *, axis: str, loss: str,
+def gan_step(state: GANState, batch, rng, *, axis: str, loss: str,
                l1_weight: float, learning_rate_fn: optax.Schedule):
   """One step of both networks, run on each device with its slice of the batch.
 
@@ -158,3 +168,53 @@ def train_step(state: GANState, batch, rng, *, axis: str, loss: str,
                  discriminator_grad_norm=optax.tree.norm(d_grads),
                  learning_rate=learning_rate_fn(state.step))
   return new_state, metrics
+
+
+class GAN(regression.Regression):
+  """config.gan.enabled: the regression network as the generator."""
+  name = 'gan'
+
+  def validate(self, config) -> None:
+    base.check(config.model.get('head', 'regression') == 'regression',
+               'config.gan.enabled needs config.model.head = "regression": the '
+               'generator returns ab for the discriminator to judge.')
+    base.check(config.gan.loss in LOSSES,
+               f'config.gan.loss must be one of {LOSSES}, not {config.gan.loss!r}.')
+
+  def warm_start(self, config, model, sharding):
+    """params and batch_stats of the regression checkpoint config.gan.init_from
+    (None when unset), placed with `sharding` (see `checkpoint.load`)."""
+    path = config.gan.init_from
+    if not path:
+      return None
+    try:
+      state, _ = checkpoint.load(path, sharding=sharding)
+    except FileNotFoundError as e:
+      raise ConfigError(f'config.gan.init_from: {e}') from e
+    variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
+    expected = jax.eval_shape(lambda: base.init_variables(model, jax.random.key(0), 32))
+    if jax.tree.structure(expected) != jax.tree.structure(variables) or any(
+        a.shape != b.shape for a, b in zip(jax.tree.leaves(expected),
+                                           jax.tree.leaves(variables))):
+      raise ConfigError(f'config.gan.init_from ({path}) holds another network than '
+                        'config.model describes; start from a regression run of '
+                        'the same model settings.')
+    logging.info('Generator warm start from %s.', path)
+    return variables
+
+  def create_state(self, config, rng, model, warm=None) -> GANState:
+    tx = optim.create_optimizer(config, optim.learning_rate_schedule(config))
+    disc_tx = optim.create_optimizer(
+        config, optim.learning_rate_schedule(config, config.gan.disc_learning_rate),
+        b1=config.gan.disc_b1)
+    disc = PatchGAN(widths=tuple(config.gan.disc_widths), dtype=base.dtype(config))
+    return create_state(rng, model, disc, tx, disc_tx, config.data.image_size, warm)
+
+  def train_step(self, config, extras):
+    del extras
+    return functools.partial(gan_step, axis=AXIS, loss=config.gan.loss,
+                             l1_weight=config.gan.l1_weight,
+                             learning_rate_fn=optim.learning_rate_schedule(config))
+
+
+TASK = GAN()

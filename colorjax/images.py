@@ -1,0 +1,135 @@
+"""Reading photos: files and bytes in, uint8 RGB out.
+
+Handles what photo folders hold (EXIF orientation, grayscale, palette, CMYK,
+16-bit, alpha) with Pillow and numpy only, so inference (`colorize`, `serve`,
+`evaluate`) reads photos without the training data pipeline's grain or TFDS.
+"""
+
+import dataclasses
+import io
+import os
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+
+from colorjax.errors import DataError
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
+
+
+class ImageTooLarge(DataError):
+  """The image has more pixels than the caller allows."""
+
+
+def read_image(data: bytes, *, max_pixels: int | None = None,
+               draft_size: int | None = None):
+  """Decodes an image file's bytes to uint8 RGB and its alpha channel.
+
+  Handles what photo folders hold: EXIF orientation, grayscale, palette, CMYK,
+  16-bit and alpha.
+
+  Args:
+    data: the encoded file.
+    max_pixels: refuse images with more pixels, judged from the header,
+      before decoding.
+    draft_size: if set, JPEGs may be decoded at a reduced scale no smaller
+      than this (fast thumbnails).
+
+  Returns:
+    (rgb uint8 [height, width, 3], alpha uint8 [height, width] or None).
+
+  Raises:
+    ImageTooLarge: more than max_pixels pixels.
+    DataError: the bytes are not an image that Pillow can read.
+  """
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      width, height = image.size
+      if max_pixels and width * height > max_pixels:
+        raise ImageTooLarge(
+            f'the image has {width * height / 1e6:.1f} megapixels '
+            f'({width}x{height}), more than the limit of {max_pixels / 1e6:g}')
+      if draft_size:
+        image.draft('RGB', (draft_size, draft_size))
+      image = ImageOps.exif_transpose(image)
+      alpha = _alpha(image)
+      return _to_rgb(image.convert('RGBA') if alpha is not None else image), alpha
+  except ImageTooLarge:
+    raise
+  except Image.UnidentifiedImageError as e:
+    raise DataError('not an image, or in a format Pillow cannot read') from e
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    raise DataError(f'not a readable image ({e})') from e
+
+
+def decode_image(data: bytes, *, draft_size: int | None = None) -> np.ndarray:
+  """Decodes an image file's bytes to uint8 RGB [height, width, 3], alpha
+  composited onto white (see `read_image`).
+
+  Raises:
+    DataError: the bytes are not an image that Pillow can read.
+  """
+  rgb, alpha = read_image(data, draft_size=draft_size)
+  if alpha is None:
+    return rgb
+  weight = alpha[..., None].astype(np.float32) / 255.0
+  return np.round(rgb * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
+
+
+def _alpha(image: Image.Image) -> np.ndarray | None:
+  """The alpha channel as uint8, or None for an image without one."""
+  if image.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (
+      image.mode == 'P' and 'transparency' in image.info):
+    return np.asarray(image.convert('RGBA'))[..., 3].copy()
+  return None
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+  """Converts a Pillow image of any mode to uint8 RGB."""
+  if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
+    # 16-bit grayscale: Pillow's own conversion would clip at 255.
+    gray = np.asarray(image).astype(np.float64) / 257.0
+    gray = np.clip(np.round(gray), 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=-1)
+  return np.asarray(image.convert('RGB'))
+
+
+def is_near_gray(rgb: np.ndarray, threshold: float) -> bool:
+  """True if 90% of pixels have RGB chroma (max - min, 0..255) below threshold."""
+  chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+  return float(np.percentile(chroma, 90)) < threshold
+
+
+def list_images(folder: str) -> list[str]:
+  """Image files under folder (recursive), sorted by their relative path."""
+  if not os.path.isdir(folder):
+    raise DataError(f'The image folder {folder!r} does not exist; set '
+                    '--config.data.folder to a folder of photos.')
+  found = []
+  for root, dirs, files in os.walk(folder, followlinks=True):
+    dirs.sort()
+    found += [os.path.join(root, f) for f in files
+              if f.lower().endswith(IMAGE_EXTENSIONS)]
+  return sorted(found, key=lambda p: os.path.relpath(p, folder))
+
+
+@dataclasses.dataclass(frozen=True)
+class FileSource:
+  """Image files, read and decoded on access."""
+  paths: Sequence[str]
+
+  def __len__(self):
+    return len(self.paths)
+
+  def load(self, index: int, draft_size: int | None = None) -> np.ndarray:
+    try:
+      with open(self.paths[index], 'rb') as f:
+        return decode_image(f.read(), draft_size=draft_size)
+    except OSError as e:
+      raise DataError(f'cannot read the file ({e.strerror})') from e
+
+  def describe(self, index: int) -> str:
+    return self.paths[index]
+

@@ -1,0 +1,49 @@
+"""Data parallelism in the pmap style, written the way JAX now implements pmap.
+
+A task's train step is the per-device step: it sees its device's slice of the
+global batch and averages gradients (and BatchNorm statistics) over the
+device axis AXIS with `lax.pmean`. `map_step` maps it over a one-axis mesh of
+all devices (of all processes) with `jax.shard_map` under `jax.jit`;
+parameters are replicated.
+"""
+
+import jax
+
+AXIS = 'data'  # Name of the mesh axis the batch is split over.
+
+
+def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
+  """A one-axis mesh (AXIS) over every device of every process, or over the
+  first `num_devices` of them (e.g. one device of a simulated eight)."""
+  devices = jax.devices()[:num_devices]
+  return jax.make_mesh((len(devices),), (AXIS,), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def shard_batch(mesh, local_batch):
+  """This process's slice of a batch -> a global array split over AXIS."""
+  sharding = batch_sharding(mesh)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
+
+
+def batch_sharding(mesh) -> jax.sharding.NamedSharding:
+  """Split over AXIS along the first (batch) dimension."""
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
+
+
+def replicated(mesh) -> jax.sharding.NamedSharding:
+  """The same array on every device of the mesh."""
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+
+def map_step(step, mesh):
+  """step(state, batch, rng) -> (state, metrics), a per-device function that
+  averages over AXIS itself, mapped over the mesh's devices and jitted:
+  state and rng replicated, the batch split; donates the state."""
+  P = jax.sharding.PartitionSpec
+  # check_vma=False: classic pmap semantics, where per-device gradients are
+  # averaged explicitly by the step's pmean.
+  mapped = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(AXIS), P()),
+                         out_specs=(P(), P()), check_vma=False)
+  return jax.jit(mapped, donate_argnums=(0,))

@@ -1,0 +1,203 @@
+"""Where photos come from: the sources of `config.data.source`, split into
+train and eval, and the scan that keeps the usable ones.
+
+  'tfds'   a TFDS dataset with an 'image' feature, read through
+           `tfds.data_source` (array_record; no TensorFlow needed);
+  'folder' a folder of images (recursive), or several as 'A,B', split into
+           train/eval by a seeded hash of each relative path, so the split is
+           stable as files are added;
+  'sample' the colour photos that scikit-image ships: the offline quickstart.
+
+A source has `len`, `load(index, draft_size=None)` -> uint8 RGB and
+`describe(index)`; `colorjax.evaluate --data` opens the same kinds
+(`open_images`).
+"""
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import os
+from typing import Sequence
+
+from absl import logging
+import numpy as np
+
+from colorjax import images
+from colorjax.errors import DataError
+
+# Colour photos that scikit-image ships; the last two are the eval split.
+SAMPLE_TRAIN = ('astronaut.png', 'hubble_deep_field.jpg', 'ihc.png',
+                'motorcycle_left.png', 'motorcycle_right.png', 'retina.jpg',
+                'rocket.jpg')
+SAMPLE_EVAL = ('chelsea.png', 'coffee.png')
+
+# Side of the thumbnail that the scan for unreadable and gray images decodes.
+_SCAN_SIZE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource:
+  """The 'image' feature of a TFDS split, read through `tfds.data_source`."""
+  data_source: Sequence[dict]
+  name: str
+
+  def __len__(self):
+    return len(self.data_source)
+
+  def load(self, index: int, draft_size: int | None = None) -> np.ndarray:
+    image = np.asarray(self.data_source[index]['image'])
+    if draft_size:  # A thumbnail for the scan: every k-th pixel is enough.
+      step = max(1, min(image.shape[:2]) // draft_size)
+      image = image[::step, ::step]
+    if image.ndim == 2:
+      image = image[..., None]
+    if image.dtype == np.uint16:
+      image = np.round(image / 257.0).astype(np.uint8)
+    if image.shape[-1] == 1:
+      image = np.repeat(image, 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3].astype(np.uint8))
+
+  def describe(self, index: int) -> str:
+    return f'{self.name} example {index}'
+
+
+def _hash_fraction(seed: int, key: str) -> float:
+  """A stable number in [0, 1) for (seed, key)."""
+  digest = hashlib.sha256(f'{seed}:{key}'.encode()).digest()
+  return int.from_bytes(digest[:8], 'little') / 2.0**64
+
+
+def folder_split(folder: str, split: str, eval_fraction: float, seed: int):
+  """The files of one split of a folder, or of several given as 'A,B': a
+  path's split never changes.
+
+  A file's split is a hash of its path relative to its own folder, so adding
+  files or folders never moves a file to the other split.
+  """
+  chosen = []
+  for root in [f for f in folder.split(',') if f]:
+    paths = images.list_images(root)
+    if not paths:
+      raise DataError(f'The image folder {root!r} holds no images (looked '
+                      f'for {", ".join(images.IMAGE_EXTENSIONS)}, recursively).')
+    chosen += [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
+                                    < eval_fraction) == (split == 'eval')]
+  return chosen
+
+
+def sample_split(split: str) -> list[str]:
+  """scikit-image's shipped colour photos, a fixed few held out for eval."""
+  import skimage  # pylint: disable=g-import-not-at-top
+  root = os.path.join(os.path.dirname(skimage.__file__), 'data')
+  return [os.path.join(root, n)
+          for n in (SAMPLE_EVAL if split == 'eval' else SAMPLE_TRAIN)]
+
+
+def _tfds_not_ready(name: str, split: str, data_dir: str | None, error) -> str:
+  where = data_dir or '~/tensorflow_datasets'
+  reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+  return (
+      f'The TFDS dataset {name!r} (split {split!r}) cannot be read from '
+      f'{where} ({reason}). Prepare it once on a machine with network access: '
+      f'`pip install tensorflow && tfds build {name} --file_format=array_record '
+      f'--data_dir={where}` (see the README), or train offline with '
+      '--config.data.source=folder --config.data.folder=PATH, or '
+      '--config.data.source=sample.')
+
+
+def tfds_split(name: str, split: str, data_dir: str | None, download: bool):
+  """Opens a TFDS split for random access, with a clear error if it is not there."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    source = tfds.data_source(name, split=split, data_dir=data_dir,
+                              download=download)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DataError(f'TFDS has no dataset named {name!r}; check '
+                    '--config.data.tfds_name (e.g. cifar10, imagenet2012, '
+                    'places365_small).') from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise DataError(_tfds_not_ready(name, split, data_dir, e)) from e
+  features = source.dataset_info.features
+  if 'image' not in features:
+    raise DataError(f'The TFDS dataset {name!r} has no "image" feature '
+                    f'(it has {", ".join(features)}); pick an image dataset.')
+  return TfdsSource(source, f'{name}[{split}]')
+
+
+def open_source(data_config, split: str):
+  """The source of one split ('train' or 'eval') as `data_config` describes."""
+  kind = data_config.source
+  if kind == 'tfds':
+    name_split = data_config.train_split if split == 'train' else data_config.eval_split
+    return tfds_split(data_config.tfds_name, name_split,
+                      data_config.tfds_data_dir or None, data_config.tfds_download)
+  if kind == 'folder':
+    if not data_config.folder:
+      raise DataError('config.data.source is "folder" but no folder is set; '
+                      'pass --config.data.folder=PATH.')
+    paths = folder_split(data_config.folder, split, data_config.eval_fraction,
+                         data_config.split_seed)
+    if not paths:
+      raise DataError(
+          f'The {split} split of {data_config.folder!r} is empty (eval_fraction '
+          f'{data_config.eval_fraction}); change --config.data.eval_fraction '
+          'or add photos.')
+    return images.FileSource(paths)
+  if kind == 'sample':
+    return images.FileSource(sample_split(split))
+  raise DataError(f'config.data.source must be "tfds", "folder" or "sample", '
+                  f'not {kind!r}.')
+
+
+def open_images(data: str, tfds_data_dir: str | None = None):
+  """The source that `--data` names and a display name for each image."""
+  if data.startswith('tfds:'):
+    parts = data.split(':')
+    if len(parts) != 3 or not all(parts[1:]):
+      raise DataError(
+          f'A TFDS source is written tfds:NAME:SPLIT (e.g. tfds:cifar10:test), not {data!r}.')
+    source = tfds_split(parts[1], parts[2], tfds_data_dir, False)
+    return source, [f'{parts[1]}/{parts[2]}/{i}' for i in range(len(source))]
+  paths = images.list_images(data)
+  if not paths:
+    raise DataError(f'The folder {data!r} holds no images.')
+  return images.FileSource(paths), [os.path.relpath(p, data) for p in paths]
+
+
+# -------------------------------------------------------------------- scan --
+
+def scan(source, *, gray_threshold: float, name: str) -> np.ndarray:
+  """Indices of the usable examples: readable, and colourful if gray_threshold > 0.
+
+  Logs one warning line for each unreadable file and the totals.
+
+  Raises:
+    DataError: no example is usable.
+  """
+  def check(index):
+    try:
+      rgb = source.load(index, draft_size=_SCAN_SIZE)
+    except DataError as e:
+      return index, f'{source.describe(index)}: {e}'
+    return index, gray_threshold > 0 and images.is_near_gray(rgb, gray_threshold)
+
+  usable, unreadable, gray = [], 0, 0
+  workers = min(32, 2 * (os.cpu_count() or 1))
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    for index, result in pool.map(check, range(len(source))):
+      if isinstance(result, str):
+        logging.warning('Skipping unreadable image %s', result)
+        unreadable += 1
+      elif result:
+        gray += 1
+      else:
+        usable.append(index)
+  logging.info('%s data: %d usable images, %d skipped as unreadable, %d '
+               'excluded as grayscale.', name, len(usable), unreadable, gray)
+  if not usable:
+    raise DataError(f'No usable {name} images: {len(source)} found, '
+                    f'{unreadable} unreadable, {gray} grayscale. Point the '
+                    'config at a source of colour photos.')
+  return np.asarray(usable, np.int64)
+
+

@@ -1,0 +1,211 @@
+"""The task interface, and what the supervised tasks share.
+
+A task is one kind of training: what the network predicts, its loss and
+per-device train step, how its output decodes to ab for inference, its
+config checks, and what a checkpoint stores beside the train state. The
+training loop (`colorjax.train`), checkpoints, evaluation, export and tuning
+reach a task only through the methods of `Task`, so they hold no branch on
+the kind of task; `colorjax.tasks` names the tasks and picks a config's.
+
+Inference is the same for every task: `inference_model(config)` is a
+network whose `apply(variables, l, train=False)` returns normalised ab, so
+evaluation, colorize and serve need not know which task trained a checkpoint.
+"""
+
+import functools
+from typing import Any, Callable
+
+import flax.linen as nn
+from flax.training import train_state
+import jax
+from jax import lax
+import jax.numpy as jnp
+import optax
+
+from colorjax import color
+from colorjax import models
+from colorjax import optim
+from colorjax.errors import ConfigError
+from colorjax.parallel import AXIS
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any = None  # BatchNorm running statistics ({} without BatchNorm).
+
+
+def saturate(ab, saturation: float):
+  """Normalised ab with their chroma multiplied by `saturation`, clipped to the
+  normalised range (colour is then fitted into the gamut at each L when it is
+  composed; `colorjax.color.compose`)."""
+  return ab if saturation == 1 else jnp.clip(saturation * ab, -1.0, 1.0)
+
+
+class Saturated:
+  """A model whose ab output `saturate` scales: the MSE optimum is the
+  conditional mean of the colour, which is greyer than any one plausible
+  colour where the network is unsure; a saturation above 1, chosen on
+  held-out photos (`colorjax.tune`), spends some PSNR on colour."""
+
+  def __init__(self, model, saturation: float):
+    self.model, self.saturation = model, saturation
+
+  def apply(self, variables, l, **kwargs):
+    return saturate(self.model.apply(variables, l, **kwargs), self.saturation)
+
+  def __getattr__(self, name):  # The wrapped model's init, temperature, ...
+    return getattr(self.__dict__['model'], name)
+
+
+def dtype(config):
+  """The computation dtype of a training config."""
+  return jnp.bfloat16 if config.half_precision else jnp.float32
+
+
+def stored_saturation(config, saturation: float | None) -> float:
+  """`saturation`, or the config's model.saturation (1 when absent), checked.
+
+  Raises:
+    ValueError: a saturation that is not positive.
+  """
+  if saturation is None:
+    saturation = config['model'].get('saturation', 1.0)
+  if not saturation > 0:
+    raise ValueError(f'The saturation must be a positive number (1: as trained), '
+                     f'not {saturation!r}.')
+  return float(saturation)
+
+
+def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
+                    learning_rate_fn: optax.Schedule):
+  """One optimiser step of a network trained against the true ab, run on each
+  device with its slice of the batch.
+
+  Args:
+    state: the replicated train state.
+    batch: {'rgb': uint8 [local_batch, height, width, 3]}.
+    rng: the run's key; this step's randomness is fold_in(rng, step).
+    loss_fn: (network output, normalised true ab) -> scalar.
+    learning_rate_fn: the schedule, for logging.
+
+  Returns:
+    (new state, metrics), both identical on every device.
+  """
+  rng = jax.random.fold_in(jax.random.fold_in(rng, state.step),
+                           lax.axis_index(AXIS))
+  l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
+
+  def loss_and_updates(params):
+    outputs, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, l, train=True,
+        mutable=['batch_stats'], rngs={'dropout': rng})
+    return loss_fn(outputs, ab), updates
+
+  (loss, updates), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(
+      state.params)
+  grads = lax.pmean(grads, AXIS)
+  new_state = state.apply_gradients(
+      grads=grads,
+      batch_stats=lax.pmean(updates.get('batch_stats', {}), AXIS))
+  metrics = {'loss': lax.pmean(loss, AXIS),
+             'grad_norm': optax.tree.norm(grads),
+             'learning_rate': learning_rate_fn(state.step)}
+  return new_state, metrics
+
+
+class Task:
+  """One kind of training. The base class is a supervised task whose network
+  returns what `loss` compares with the true ab; subclasses override what
+  differs.
+
+  Attributes:
+    name: the task's name in `colorjax.tasks.REGISTRY`.
+    decoding: the inference settings it takes (`inference_model`'s keyword
+      arguments), which `colorjax.tune` chooses and an export may store.
+  """
+  name = ''
+  decoding = ('saturation',)
+
+  def validate(self, config) -> None:
+    """Raises ConfigError naming the first task setting that cannot work."""
+
+  def create_model(self, config, *, dtype=jnp.float32,
+                   axis_name: str | None = None) -> nn.Module:
+    """The network a config (or a checkpoint's config dict) describes."""
+    return models.from_config(config['model'], dtype=dtype, axis_name=axis_name)
+
+  def prepare(self, config, workdir: str, source, indices) -> dict:
+    """What the step and the checkpoint need from the training data (e.g. the
+    classification task's class weights), computed once per run."""
+    del config, workdir, source, indices
+    return {}
+
+  def warm_start(self, config, model, sharding):
+    """Variables to start a fresh run from (None: random initialisation); read
+    only when the run has no checkpoint of its own."""
+    del config, model, sharding
+    return None
+
+  def create_state(self, config, rng, model, warm=None):
+    """The fresh train state, from `warm` variables if given."""
+    tx = optim.create_optimizer(config, optim.learning_rate_schedule(config))
+    variables = warm or init_variables(model, rng, config.data.image_size)
+    return TrainState.create(apply_fn=model.apply, params=variables['params'],
+                             tx=tx, batch_stats=variables.get('batch_stats', {}))
+
+  def loss(self, config, extras: dict) -> Callable:
+    """(network output, normalised true ab) -> scalar."""
+    raise NotImplementedError
+
+  def train_step(self, config, extras: dict) -> Callable:
+    """The per-device step (state, batch, rng) -> (state, metrics), which
+    averages over `parallel.AXIS` itself; `parallel.map_step` maps it."""
+    return functools.partial(supervised_step, loss_fn=self.loss(config, extras),
+                             learning_rate_fn=optim.learning_rate_schedule(config))
+
+  def stored_config(self, config, extras: dict) -> dict:
+    """The config record a checkpoint stores (what inference needs to decode)."""
+    del extras
+    return config.to_dict()
+
+  def decoder(self, config, *, saturation: float = 1.0) -> Callable:
+    """network output -> normalised ab, with the given decoding settings."""
+    del config
+    return lambda out: saturate(out, saturation)
+
+  def store_decoding(self, record: dict, settings: dict) -> None:
+    """Writes decoding `settings` (of `decoding`) into a checkpoint's config
+    record as the model's defaults."""
+    if 'saturation' in settings:
+      record['model']['saturation'] = float(settings['saturation'])
+
+  def inference_model(self, config, *, dtype=jnp.float32,
+                      saturation: float | None = None, **unused):
+    """The network as a function of l that returns normalised ab.
+
+    Args:
+      saturation: chroma gain on the output ab (default: the config's
+        model.saturation, 1 when absent); see `Saturated`.
+
+    Raises:
+      ValueError: a setting it cannot use.
+    """
+    del unused  # Settings of other tasks (e.g. a temperature) do not apply.
+    saturation = stored_saturation(config, saturation)
+    net = self.create_model(config, dtype=dtype)
+    return net if saturation == 1 else Saturated(net, saturation)
+
+  def tuning_grid(self, *, saturations, **unused) -> list[dict]:
+    """The decoding settings `colorjax.tune` scores."""
+    del unused
+    return [{'saturation': s} for s in saturations]
+
+
+def init_variables(model, rng, image_size: int):
+  """Fresh variables of a network of l [1, image_size, image_size, 1]."""
+  return model.init(rng, jnp.zeros((1, image_size, image_size, 1)), train=False)
+
+
+def check(ok: bool, message: str) -> None:
+  """Raises ConfigError(message) unless ok."""
+  if not ok:
+    raise ConfigError(message)

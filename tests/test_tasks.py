@@ -1,0 +1,88 @@
+"""The task interface: the registry picks a config's task, and a new task is
+one class and one registry line, trained, checkpointed, decoded and scored by
+the unchanged loop and commands."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from colorjax import checkpoint
+from colorjax import color
+from colorjax import colorize
+from colorjax import parallel
+from colorjax import sources
+from colorjax import tasks
+from colorjax import train
+from colorjax import tune
+from colorjax.errors import ConfigError
+from colorjax.tasks import base
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize('overrides,name', [
+    ({}, 'regression'),
+    ({'model.head': 'classification'}, 'classification'),
+    ({'gan.enabled': True}, 'gan'),
+])
+def test_the_registry_picks_the_task_of_a_config(overrides, name):
+  config = tiny_config(**overrides)
+  assert tasks.of(config).name == name
+  # The same choice from the dict a checkpoint stores; older runs had no head.
+  record = config.to_dict()
+  assert tasks.of(record).name == name
+  del record['model']['head']
+  record['gan'] = {}
+  assert tasks.of(record).name == 'regression'
+
+
+def test_an_unknown_head_is_one_sentence_naming_the_tasks():
+  with pytest.raises(ConfigError, match=r"config.model.head must be one of "
+                     r"\('regression', 'classification'\), not 'ordinal'"):
+    train.validate_config(tiny_config(**{'model.head': 'ordinal'}), 1)
+
+
+class _Huber(base.Task):
+  """A new task in a few lines: the ab network trained with a Huber loss and
+  decoded at 1.2x saturation by default."""
+  name = 'huber'
+
+  def loss(self, config, extras):
+    return lambda pred, true: jnp.mean(optax.huber_loss(pred, true, delta=0.05))
+
+  def stored_config(self, config, extras):
+    record = super().stored_config(config, extras)
+    record['model']['saturation'] = 1.2
+    return record
+
+
+def test_a_new_task_is_one_class_and_one_registry_line(monkeypatch, tmp_path, photo_folder):
+  monkeypatch.setitem(tasks.REGISTRY, 'huber', _Huber())
+  config = tiny_config(photo_folder, steps=4, **{'model.head': 'huber'})
+  workdir = str(tmp_path / 'run')
+  state = train.train_and_evaluate(config, workdir, mesh=parallel.make_mesh(1))
+  assert int(state.step) == 4
+  # Its loss is the one the loop's step reports (computed before the step,
+  # which donates the state).
+  rgb = np.stack([np.full((32, 32, 3), v, np.uint8) for v in (40, 200)])
+  rgb[..., 0] = 250
+  l, ab = color.normalize(color.rgb_to_lab(rgb))
+  pred, _ = train.create_model(config).apply(
+      {'params': state.params, 'batch_stats': state.batch_stats}, l, train=True,
+      mutable=['batch_stats'])
+  expected = float(jnp.mean(optax.huber_loss(pred, ab, delta=0.05)))
+  mesh = parallel.make_mesh(1)
+  _, metrics = train.make_train_step(mesh, config)(
+      state, parallel.shard_batch(mesh, {'rgb': rgb}), jax.random.key(0))
+  np.testing.assert_allclose(float(metrics['loss']), expected, rtol=1e-4)
+
+  # The checkpoint decodes through the task: its stored saturation applies.
+  model, variables, info = checkpoint.load_model(workdir)
+  assert info['config']['model']['head'] == 'huber' and model.saturation == 1.2
+  source, names = sources.open_images(photo_folder)
+  rows = tune.settings_grid(info['config'], [0], [0.38], [1.0, 1.5])
+  assert rows == [{'saturation': 1.0}, {'saturation': 1.5}]
+  scored, images = tune.score_settings(info['config'], variables, source, names[:2],
+                                       colorize.NATIVE, rows)
+  assert images == 2 and all(np.isfinite(r['psnr']) for r in scored)
