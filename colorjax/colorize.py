@@ -25,7 +25,6 @@ exit status is 1 if any failed.
 
 import functools
 import glob
-import io
 import os
 import sys
 import types
@@ -242,17 +241,6 @@ def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
     first[target] = path
 
 
-def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 95) -> bytes:
-  """PNG (with alpha if given) or JPEG bytes of a uint8 RGB image."""
-  buffer = io.BytesIO()
-  if fmt == 'png':
-    image = Image.fromarray(np.dstack([rgb, alpha]) if alpha is not None else rgb)
-    image.save(buffer, 'PNG')
-  else:
-    Image.fromarray(rgb).save(buffer, 'JPEG', quality=quality)
-  return buffer.getvalue()
-
-
 def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> bytes:
   """Reads, colorizes and encodes one photo.
 
@@ -265,7 +253,7 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> byte
   except OSError as e:
     raise DataError(f'cannot read the file ({e.strerror})') from e
   rgb, alpha = images.read_image(data)
-  return encode(colorizer.colorize(rgb, resolution), alpha, fmt)
+  return images.encode(colorizer.colorize(rgb, resolution), alpha, fmt)
 
 
 def define_decoding_flags() -> dict:

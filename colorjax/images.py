@@ -1,4 +1,4 @@
-"""Reading photos: files and bytes in, uint8 RGB out.
+"""Reading and writing photos: files and bytes in, uint8 RGB out, and back.
 
 Handles what photo folders hold (EXIF orientation, grayscale, palette, CMYK,
 16-bit, alpha) with Pillow and numpy only, so inference (`colorize`, `serve`,
@@ -133,3 +133,13 @@ class FileSource:
   def describe(self, index: int) -> str:
     return self.paths[index]
 
+
+def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 95) -> bytes:
+  """PNG (with alpha if given) or JPEG bytes of a uint8 RGB image."""
+  buffer = io.BytesIO()
+  if fmt == 'png':
+    image = Image.fromarray(np.dstack([rgb, alpha]) if alpha is not None else rgb)
+    image.save(buffer, 'PNG')
+  else:
+    Image.fromarray(rgb).save(buffer, 'JPEG', quality=quality)
+  return buffer.getvalue()

@@ -104,7 +104,7 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
       return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
     with slots:
       out = colorizer.colorize(rgb, resolution)
-    return flask.Response(colorize.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
+    return flask.Response(images.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
 
   return server
 
