@@ -5,13 +5,13 @@
 For the convolutions of the seed CNN and the default U-Net at 32x32 and of
 configs/photos_unet.py at 64x64 (distinct shapes only), times the value and
 gradient (input and kernel) of one convolution, jitted, for each lowering
-that `colorjax.models` can choose (see `models.conv_lowering`):
+that `colorjax.models` can choose (see `lowering.conv_lowering`):
   'xla'       lax.conv_general_dilated, XLA's convolution;
   'im2col'    the 9 shifted copies side by side, one matrix product;
   'winograd'  Winograd F(2x2, 3x3): 16 matrix products on transformed tiles.
 Writes milliseconds per shape and lowering, with the machine, versions and
 date, to --out and prints the table; this is the measurement behind the
-rule in `models.conv_lowering`.
+rule in `lowering.conv_lowering`.
 """
 
 import functools
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from colorjax import models  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import lowering  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _BATCH = flags.DEFINE_integer('batch', 32, 'Batch size.')
@@ -52,12 +52,12 @@ def network_shapes() -> list[tuple[int, int, int]]:
   return sorted(set(shapes), key=lambda s: (-s[0], s[1], s[2]))
 
 
-def time_lowering(lowering: str, spatial: int, cin: int, cout: int) -> float:
+def time_lowering(kind: str, spatial: int, cin: int, cout: int) -> float:
   """Median milliseconds of value and gradient of one convolution."""
   key_x, key_w = jax.random.split(jax.random.key(0))
   x = jax.random.normal(key_x, (_BATCH.value, spatial, spatial, cin))
   w = jax.random.normal(key_w, (3, 3, cin, cout)) * 0.1
-  conv = functools.partial(models.conv_general_dilated, lowering=lowering)
+  conv = functools.partial(lowering.conv_general_dilated, lowering=kind)
   loss = lambda x, w: jnp.sum(jnp.sin(conv(x, w, (1, 1), 'SAME', dimension_numbers=(
       'NHWC', 'HWIO', 'NHWC'))))
   step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
@@ -75,11 +75,11 @@ def main(argv):
   rows = []
   for spatial, cin, cout in network_shapes():
     row = {'spatial': f'{spatial}x{spatial}', 'in -> out': f'{cin} -> {cout}'}
-    for lowering in models.LOWERINGS:
-      row[f'{lowering} ms'] = time_lowering(lowering, spatial, cin, cout)
-    best = min(models.LOWERINGS, key=lambda k: row[f'{k} ms'])
+    for kind in lowering.LOWERINGS:
+      row[f'{kind} ms'] = time_lowering(kind, spatial, cin, cout)
+    best = min(lowering.LOWERINGS, key=lambda k: row[f'{k} ms'])
     row['fastest'] = best
-    row['chosen'] = models.conv_lowering(spatial, spatial, cin, cout, 'cpu')
+    row['chosen'] = lowering.conv_lowering(spatial, spatial, cin, cout, 'cpu')
     rows.append(row)
     print(common.markdown(rows[-1:], list(row)), flush=True)
   environment = common.environment()

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from colorjax import models  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import lowering  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _conv_flops(eqn) -> int:
@@ -55,9 +55,9 @@ def _walk(jaxpr) -> int:
 def forward_flops(model, variables, height: int, width: int, batch: int = 1) -> int:
   """FLOPs of model.apply on a [batch, height, width, 1] input, in inference
   mode, with every convolution counted as a convolution (whatever lowering
-  `models.conv_lowering` picks on this machine: Winograd does fewer
+  `lowering.conv_lowering` picks on this machine: Winograd does fewer
   multiplications, but the FLOP rate is the one for the convolution)."""
   l = jnp.zeros((batch, height, width, 1), jnp.float32)
-  with models.forced_lowering('xla'):
+  with lowering.forced_lowering('xla'):
     jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, l)
   return _walk(jaxpr.jaxpr)

@@ -24,9 +24,9 @@ Limits:
   serve.
 - Runs on the platforms it was exported for (default: this machine's); a
   program exported for 'cpu,cuda' holds both lowerings. Every convolution is
-  XLA's own (`models.forced_lowering('xla')`), so one program suits every
+  XLA's own (`lowering.forced_lowering('xla')`), so one program suits every
   platform; on a CPU that is slower than colorjax's own path only for wide
-  networks at 32x32 and above (see `models.conv_lowering`).
+  networks at 32x32 and above (see `lowering.conv_lowering`).
 - The serialization format is jax's: a program loads in the jax version it
   was written with and, by jax's compatibility guarantees, in later ones for
   about six months; re-export after upgrading beyond that.
@@ -49,7 +49,7 @@ from colorjax import checkpoint
 from colorjax import color
 from colorjax import colorize
 from colorjax import command
-from colorjax import models
+from colorjax import lowering
 
 
 def file_name(height: int, width: int) -> str:
@@ -78,7 +78,7 @@ def export_sizes(model, variables, sizes, resolution, platforms=None):
   the platforms they were lowered for, as jax.export names them)."""
   batch, = jax_export.symbolic_shape('batch')
   out, lowered_for = {}, ()
-  with models.forced_lowering('xla'):
+  with lowering.forced_lowering('xla'):
     for height, width in sizes:
       fn = jax.jit(colorize_fn(model, variables, height, width, resolution))
       spec = jax.ShapeDtypeStruct((batch, height, width, 3), jnp.uint8)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax import lowering
 from colorjax import models
 from tests.conftest import REPO
 
@@ -113,7 +114,7 @@ def test_upsample_is_the_transposed_convolution(height, width):
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
-@pytest.mark.parametrize('lowering', models.LOWERINGS)
+@pytest.mark.parametrize('kind', lowering.LOWERINGS)
 @pytest.mark.parametrize('shape,kernel,padding', [
     ((2, 7, 9, 5), (3, 3, 5, 4), 'SAME'),  # Odd sizes: Winograd's partial tiles.
     ((2, 8, 8, 6), (3, 3, 6, 3), 'SAME'),
@@ -123,15 +124,15 @@ _NHWC = ('NHWC', 'HWIO', 'NHWC')
     ((2, 7, 9, 5), (4, 4, 5, 4), ((1, 1), (1, 1))),  # The PatchGAN's last layers.
     ((2, 7, 9, 5), (3, 3, 5, 4), 'VALID'),
 ])
-def test_every_lowering_computes_the_convolution(lowering, shape, kernel, padding):
+def test_every_lowering_computes_the_convolution(kind, shape, kernel, padding):
   """Value and both gradients equal XLA's convolution within 1e-5 (measured:
   up to 4e-6 relative)."""
   x = jax.random.normal(jax.random.key(0), shape)
   w = jax.random.normal(jax.random.key(1), kernel) / np.sqrt(np.prod(kernel[:3]))
   reference = lambda x, w: jax.lax.conv_general_dilated(
       x, w, (1, 1), padding, dimension_numbers=_NHWC)
-  ours = lambda x, w: models.conv_general_dilated(
-      x, w, (1, 1), padding, dimension_numbers=_NHWC, lowering=lowering)
+  ours = lambda x, w: lowering.conv_general_dilated(
+      x, w, (1, 1), padding, dimension_numbers=_NHWC, lowering=kind)
   value_and_pullback = lambda f: jax.jit(
       lambda x, w, t: (f(x, w), jax.vjp(f, x, w)[1](t)))
   cotangent = jax.random.normal(jax.random.key(2), jax.eval_shape(reference, x, w).shape)
@@ -145,15 +146,15 @@ def test_every_lowering_computes_the_convolution(lowering, shape, kernel, paddin
 
 def test_the_lowering_rule():
   for platform in ('gpu', 'tpu'):  # cuDNN's and the TPU's own convolutions.
-    assert models.conv_lowering(2, 2, 1024, 1024, platform) == 'xla'
-    assert models.conv_lowering(32, 32, 256, 512, platform) == 'xla'
-  assert models.conv_lowering(2, 2, 512, 1024, 'cpu') == 'im2col'
-  assert models.conv_lowering(1, 7, 8, 8, 'cpu') == 'im2col'
-  assert models.conv_lowering(32, 32, 256, 512, 'cpu') == 'winograd'
-  assert models.conv_lowering(64, 64, 16, 16, 'cpu') == 'xla'
-  assert models.conv_lowering(16, 16, 256, 256, 'cpu') == 'xla'
+    assert lowering.conv_lowering(2, 2, 1024, 1024, platform) == 'xla'
+    assert lowering.conv_lowering(32, 32, 256, 512, platform) == 'xla'
+  assert lowering.conv_lowering(2, 2, 512, 1024, 'cpu') == 'im2col'
+  assert lowering.conv_lowering(1, 7, 8, 8, 'cpu') == 'im2col'
+  assert lowering.conv_lowering(32, 32, 256, 512, 'cpu') == 'winograd'
+  assert lowering.conv_lowering(64, 64, 16, 16, 'cpu') == 'xla'
+  assert lowering.conv_lowering(16, 16, 256, 256, 'cpu') == 'xla'
   with pytest.raises(ValueError, match='lowering must be one of'):
-    with models.forced_lowering('fft'):
+    with lowering.forced_lowering('fft'):
       pass
 
 
@@ -182,7 +183,7 @@ def test_networks_compute_the_same_function_whatever_the_lowering(model, size):
     (_, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables['params'])
     return variables, out, grads, _conv_count(model, variables, l)
 
-  with models.forced_lowering('xla'):
+  with lowering.forced_lowering('xla'):
     plain = run()
   chosen = run() if jax.default_backend() == 'cpu' else plain
   jax.tree.map(np.testing.assert_array_equal, chosen[0], plain[0])

@@ -1,0 +1,224 @@
+"""How colorjax's convolutions are computed: one documented rule per shape and
+platform (`conv_lowering`), and `conv_general_dilated`, which nn.Conv calls.
+
+XLA's CPU convolution is slow where the input is smaller than the kernel
+(2 GFLOP/s at the U-Net's 2x2 bottleneck) and at wide layers (measured in
+RESULTS.md, "CPU: train step"); there a 3x3 convolution is computed as one
+matrix product over nine shifted copies (im2col) or by Winograd's F(2x2, 3x3)
+with its own VJP. Every lowering computes the same function up to float
+rounding; GPUs and TPUs keep XLA's convolution (cuDNN).
+
+Imports only jax, like `colorjax.models`, which uses it.
+"""
+
+import contextlib
+
+import jax
+from jax import lax
+import jax.numpy as jnp
+
+LOWERINGS = ('xla', 'im2col', 'winograd')
+
+
+def conv_lowering(height: int, width: int, in_channels: int, out_channels: int,
+                  platform: str) -> str:
+  """How a stride-1 3x3 convolution of a [batch, height, width, in_channels]
+  input to out_channels is computed on `platform`: the one place that chooses
+  (`conv_general_dilated` asks it).
+
+  GPUs and TPUs keep XLA's convolution (cuDNN's on a GPU). On a CPU, measured
+  by benchmarks/conv_lowering.py (value and both gradients, batch 32, 2 cores,
+  jax 0.10.2, 2026-11-27; benchmarks/results/cpu_conv_lowering.json):
+  - an input smaller than the kernel (the U-Net's 2x2 bottleneck) drops XLA
+    off its fast path: 1,571 ms for 512 -> 1024 at 2x2, where one matrix
+    product over the 9 shifted copies (im2col) takes 24 ms;
+  - at 32x32 and above with 128 or more channels in and out (the seed CNN's
+    four inner layers) Winograd F(2x2, 3x3): alone it wins clearly only for
+    512 -> 256 (1,398 against 1,813 ms) and is within noise or behind for
+    128 <-> 256, yet the whole CNN step is faster with all four than with
+    the 256 <-> 512 pair alone (12.1, 12.1, 11.1 against 10.9, 10.4, 11.0
+    img/s, interleaved, same day);
+  - everywhere else XLA's own convolution is the fastest or within 25 ms
+    (about 10%) of it.
+  """
+  if platform != 'cpu':
+    return 'xla'
+  if min(height, width) < 3:
+    return 'im2col'
+  if height * width >= 32 * 32 and min(in_channels, out_channels) >= 128:
+    return 'winograd'
+  return 'xla'
+
+
+_FORCED = []  # A lowering forced by `forced_lowering`, innermost last.
+
+
+@contextlib.contextmanager
+def forced_lowering(lowering: str):
+  """Traces every choosable convolution with `lowering` (one of LOWERINGS)
+  instead of `conv_lowering`'s choice: for tests and benchmarks (e.g. FLOP
+  counts of the plain convolution). Applies to tracing inside the block."""
+  if lowering not in LOWERINGS:
+    raise ValueError(f'lowering must be one of {LOWERINGS}, not {lowering!r}.')
+  _FORCED.append(lowering)
+  try:
+    yield
+  finally:
+    _FORCED.pop()
+
+
+def _padded(lhs, padding, extra=(0, 0)):
+  """lhs [b, h, w, c] padded by ((top, bottom), (left, right)), and by
+  `extra` more rows and columns at the end."""
+  (top, bottom), (left, right) = padding
+  return jnp.pad(lhs, ((0, 0), (top, bottom + extra[0]), (left, right + extra[1]), (0, 0)))
+
+
+def _im2col(lhs, rhs, padding, precision):
+  """All kh * kw shifted copies of the input side by side, [b, h, w, kh * kw
+  * c], times the kernel as a [kh * kw * c, out] matrix: one matrix product
+  with kh * kw times the input's memory."""
+  kh, kw, cin, cout = rhs.shape
+  padded = _padded(lhs, padding)
+  height, width = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
+  columns = jnp.concatenate([padded[:, i:i + height, j:j + width]
+                             for i in range(kh) for j in range(kw)], axis=-1)
+  return jnp.matmul(columns, rhs.reshape(kh * kw * cin, cout), precision=precision)
+
+
+# Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016): each 2x2
+# output tile comes from its 4x4 input tile with 16 products instead of 36,
+# Y = A^T [(G g G^T) * (B^T d B)] A, as 16 matrix products [tiles, c] x
+# [c, out]. Below, the four transforms along one axis at a time.
+
+def _input_transform(d0, d1, d2, d3):
+  """B^T along one axis: 4 input rows -> 4 transformed rows."""
+  return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+def _kernel_transform(k0, k1, k2):
+  """G along one axis: 3 kernel rows -> 4."""
+  return k0, (k0 + k1 + k2) / 2, (k0 - k1 + k2) / 2, k2
+
+
+def _kernel_transform_t(u0, u1, u2, u3):
+  """G^T along one axis: 4 -> 3 (the kernel gradient's way back)."""
+  return u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3
+
+
+def _output_transform_t(p0, p1):
+  """A along one axis: 2 output rows -> 4 (an output gradient's way back)."""
+  return p0, p0 + p1, p0 - p1, -p1
+
+
+def _tiled_size(height: int, width: int) -> tuple[int, int]:
+  """The size covered by 2x2 output tiles: odd sides get one more row or column."""
+  return height + height % 2, width + width % 2
+
+
+def _winograd_tiles(x):
+  """Input [b, h, w, c] -> transformed tiles [16, b * h/2 * w/2, c] (SAME
+  padding; odd sizes get one more row or column of zeros)."""
+  batch, height, width, channels = x.shape
+  rows, cols = _tiled_size(height, width)
+  padded = _padded(x, ((1, 1), (1, 1)), extra=(rows - height, cols - width))
+  across = _input_transform(*(padded[:, r:r + rows:2] for r in range(4)))
+  tiles = [v for t in across
+           for v in _input_transform(*(t[:, :, s:s + cols:2] for s in range(4)))]
+  return jnp.stack(tiles).reshape(16, -1, channels)
+
+
+def _winograd_untile(products, batch: int, height: int, width: int):
+  """Products [16, tiles, out] -> output [b, h, w, out]: A^T m A per tile."""
+  rows, cols = _tiled_size(height, width)
+  m = products.reshape(4, 4, batch, rows // 2, cols // 2, products.shape[-1])
+  top = [m[0, j] + m[1, j] + m[2, j] for j in range(4)]
+  bottom = [m[1, j] - m[2, j] - m[3, j] for j in range(4)]
+  out = [jnp.stack([r[0] + r[1] + r[2], r[1] - r[2] - r[3]], axis=3) for r in (top, bottom)]
+  out = jnp.stack(out, axis=2)  # [b, h/2, 2, w/2, 2, out]
+  return out.reshape(batch, rows, cols, -1)[:, :height, :width]
+
+
+@jax.custom_vjp
+def _winograd_conv(x, kernel):
+  """The 3x3 SAME convolution of x [b, h, w, c] with kernel [3, 3, c, out]."""
+  tiles = jnp.stack([v for r in _kernel_transform(*kernel) for v in _kernel_transform(*r)])
+  return _winograd_untile(jnp.matmul(_winograd_tiles(x), tiles), *x.shape[:3])
+
+
+def _winograd_conv_fwd(x, kernel):
+  return _winograd_conv(x, kernel), (x, kernel)
+
+
+def _winograd_conv_bwd(residuals, dy):
+  """Both gradients with forward-style transforms only (automatic
+  differentiation of the forward scatters every tile back: 1.4x slower)."""
+  x, kernel = residuals
+  batch, height, width, channels = x.shape
+  # The input's gradient is the convolution of dy with the flipped kernel.
+  dx = _winograd_conv(dy, jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)))
+  # The kernel's: dU = V^T dM per transformed position, dM = A dy A^T.
+  rows, cols = _tiled_size(height, width)
+  dy = _padded(dy, ((0, 0), (0, 0)), extra=(rows - height, cols - width))
+  across = [_output_transform_t(dy[:, 0::2, q::2], dy[:, 1::2, q::2]) for q in range(2)]
+  dm = jnp.stack([v for u in range(4) for v in _output_transform_t(across[0][u], across[1][u])])
+  du = jnp.einsum('tnc,tno->tco', _winograd_tiles(x), dm.reshape(16, -1, dy.shape[-1]))
+  rows_back = _kernel_transform_t(*du.reshape(4, 4, channels, -1))
+  return dx, jnp.stack([jnp.stack(_kernel_transform_t(*r)) for r in rows_back])
+
+
+_winograd_conv.defvjp(_winograd_conv_fwd, _winograd_conv_bwd)
+
+
+def _winograd(lhs, rhs, padding, precision):
+  """Winograd F(2x2, 3x3) for a 3x3 kernel with padding 1: the same
+  convolution up to float rounding (about 1e-6 relative), 2.25x fewer
+  multiplications, four times the input's memory for the transformed tiles.
+  `precision` is not used (CPU matrix products are float32 throughout)."""
+  del padding, precision  # ((1, 1), (1, 1)), as conv_general_dilated checks.
+  return _winograd_conv(lhs, rhs)
+
+
+_NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1),
+                                 out_spec=(0, 3, 1, 2))
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                         rhs_dilation=None, dimension_numbers=None,
+                         feature_group_count=1, batch_group_count=1,
+                         precision=None, preferred_element_type=None, *,
+                         lowering: str | None = None):
+  """`lax.conv_general_dilated`, computed the way `conv_lowering` chooses.
+
+  The networks pass it to nn.Conv (`conv_general_dilated=`), which keeps the
+  parameters' names, shapes and initialisation. Every lowering computes the
+  same function up to float rounding; only stride-1, undilated, ungrouped
+  NHWC convolutions have a choice, anything else goes to XLA. The platform is
+  the default backend's at trace time.
+
+  Args:
+    lowering: force one of LOWERINGS (for tests and benchmarks).
+  """
+  simple = (all(s == 1 for s in window_strides)
+            and all(d == 1 for d in tuple(lhs_dilation or ()) + tuple(rhs_dilation or ()))
+            and feature_group_count == 1 and batch_group_count == 1
+            and preferred_element_type is None and lhs.ndim == 4
+            and lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                           dimension_numbers) == _NHWC)
+  if simple:
+    kernel = rhs.shape[:2]
+    if isinstance(padding, str):
+      padding = lax.padtype_to_pads(lhs.shape[1:3], kernel, (1, 1), padding)
+    padding = tuple(tuple(p) for p in padding)
+    if lowering is None and _FORCED:
+      lowering = _FORCED[-1]
+    if lowering is None:
+      lowering = conv_lowering(*lhs.shape[1:], rhs.shape[-1], jax.default_backend())
+    if lowering == 'winograd' and (kernel != (3, 3) or padding != ((1, 1), (1, 1))):
+      lowering = 'im2col'  # F(2x2, 3x3) is for 3x3 kernels that keep the size.
+  if not simple or lowering == 'xla':
+    return lax.conv_general_dilated(
+        lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+        dimension_numbers, feature_group_count, batch_group_count, precision,
+        preferred_element_type)
+  return (_im2col if lowering == 'im2col' else _winograd)(lhs, rhs, padding, precision)
