@@ -23,6 +23,7 @@ from absl import logging
 import numpy as np
 
 from colorjax import images
+from colorjax import prepare
 from colorjax.errors import DataError
 
 # Colour photos that scikit-image ships; the last two are the eval split.
@@ -93,30 +94,23 @@ def sample_split(split: str) -> list[str]:
           for n in (SAMPLE_EVAL if split == 'eval' else SAMPLE_TRAIN)]
 
 
-def _tfds_not_ready(name: str, split: str, data_dir: str | None, error) -> str:
-  where = data_dir or '~/tensorflow_datasets'
-  reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-  return (
-      f'The TFDS dataset {name!r} (split {split!r}) cannot be read from '
-      f'{where} ({reason}). Prepare it once on a machine with network access: '
-      f'`pip install tensorflow && tfds build {name} --file_format=array_record '
-      f'--data_dir={where}` (see the README), or train offline with '
-      '--config.data.source=folder --config.data.folder=PATH, or '
-      '--config.data.source=sample.')
-
-
 def tfds_split(name: str, split: str, data_dir: str | None, download: bool):
-  """Opens a TFDS split for random access, with a clear error if it is not there."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  """Opens a TFDS split for random access, with a clear error if it is not
+  there; with `download`, prepares the dataset first if it is missing
+  (`colorjax.prepare`)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  # Heavy; TFDS sources only.
   try:
-    source = tfds.data_source(name, split=split, data_dir=data_dir,
-                              download=download)
+    if download:
+      prepare.ensure(name, data_dir)
+    source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise DataError(f'TFDS has no dataset named {name!r}; check '
                     '--config.data.tfds_name (e.g. cifar10, imagenet2012, '
                     'places365_small).') from e
+  except DataError:
+    raise
   except Exception as e:  # pylint: disable=broad-except
-    raise DataError(_tfds_not_ready(name, split, data_dir, e)) from e
+    raise DataError(prepare.not_ready(name, data_dir, e, split=split)) from e
   features = source.dataset_info.features
   if 'image' not in features:
     raise DataError(f'The TFDS dataset {name!r} has no "image" feature '

@@ -36,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.train_split = 'train'  # TFDS split to train on, e.g. 'train[:90%]'.
   config.data.eval_split = 'test'  # TFDS split to evaluate on.
   config.data.tfds_data_dir = ''  # TFDS data_dir; '' for ~/tensorflow_datasets.
-  config.data.tfds_download = False  # Let TFDS try to download and prepare.
+  config.data.tfds_download = True  # Prepare a missing TFDS dataset (colorjax.prepare; writing needs TensorFlow).
   config.data.folder = ''  # Folder of photos (recursive) for source='folder'; several as 'A,B'.
   config.data.eval_fraction = 0.05  # Share of a folder's files held out for eval.
   config.data.split_seed = 0  # Seeds the folder's train/eval hash split.

@@ -106,7 +106,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  # mock_data stands in for reading; preparing is tests/test_prepare.py's.
   config = _tiny_config(**{'data.source': 'tfds', 'data.tfds_name': 'cifar10',
+                           'data.tfds_download': False,
                            'num_train_steps': 2, 'eval_every_steps': 2})
   with tfds.testing.mock_data(num_examples=16):
     state = train.train_and_evaluate(config, str(tmp_path))
