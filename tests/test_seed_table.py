@@ -1,0 +1,50 @@
+"""The seed study's table: the same metric definitions on both sides, and the
+table built from `colorjax.evaluate`'s output on the CIFAR-10 test split."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import evaluate
+from colorjax import sources
+from tests.conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+import seed_table  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.mark.skipif(not os.path.exists(seed_table.SEED_CONFUSION),
+                    reason='needs ../shared/data/seed')
+def test_colorjax_metrics_give_the_seed_figures_from_its_confusion_matrix():
+  reported, recomputed = seed_table.seed_rows()
+  for key in ('accuracy', 'precision', 'recall', 'f1'):
+    # The report prints 4 decimals: agreement within their rounding.
+    assert recomputed[key] == pytest.approx(reported[key], abs=5e-5), key
+
+
+def test_the_table_puts_evaluate_output_beside_the_seed(tiny_run, tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  model, variables, info = checkpoint.load_model(tiny_run)
+  with tfds.testing.mock_data(num_examples=4):
+    source, names = sources.open_images('tfds:cifar10:test')
+    summary, rows, grid, _ = evaluate.evaluate(
+        colorize.Colorizer(model, variables), source, names, colorize.NATIVE)
+  evaluate.write_outputs(str(tmp_path / 'unet'), summary, rows, grid,
+                         {'step': info['step'], 'images': len(rows)})
+  out = tmp_path / 'table.json'
+  result = subprocess.run(
+      [sys.executable, 'benchmarks/seed_table.py', f'--runs=unet:{tmp_path / "unet"}',
+       f'--out={out}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  table = json.loads(out.read_text())
+  models = [row['model'] for row in table['rows']]
+  assert models[0] == 'seed (reported)'
+  assert models[-2:] == ['colorjax unet', "gray baseline (unet's images)"]
+  assert table['rows'][-2]['accuracy'] == summary['model']['accuracy']
+  assert table['rows'][-2]['images'] == 4 and 'device' in table['environment']
+  assert '| colorjax unet |' in result.stdout
