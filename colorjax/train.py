@@ -79,11 +79,12 @@ EVAL_METRICS = ('mse_ab', 'psnr', 'ssim', 'colorfulness', 'colorfulness_gt')
 EVAL_GRAY_METRICS = ('psnr', 'ssim')  # Of the gray baseline, as gray_<name>.
 
 
-def eval_step(variables, batch, *, model):
+def eval_step(variables, batch, *, model, input_fn=None):
   """Sums of per-image metrics over the unmasked images, and the predictions.
 
   Each image is scored by `metrics.score`, as `colorjax.evaluate` scores a
-  photo of the same size at its native resolution.
+  photo of the same size at its native resolution. `input_fn(l)`: what the
+  network reads (default l; a hint-conditioned network gets no hints here).
 
   Returns:
     (sums of EVAL_METRICS, gray_<EVAL_GRAY_METRICS> and 'count',
@@ -91,7 +92,7 @@ def eval_step(variables, batch, *, model):
   """
   rgb = batch['rgb']
   l, _ = color.normalize(color.rgb_to_lab(rgb))
-  ab_pred = model.apply(variables, l, train=False)
+  ab_pred = model.apply(variables, l if input_fn is None else input_fn(l), train=False)
   rgb_pred = color.compose(l, ab_pred)
   everywhere = jnp.ones(rgb.shape[1:3], bool)
   scores, gray = jax.vmap(metrics_lib.score, in_axes=(0, 0, 0, None))(
@@ -226,7 +227,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # Evaluation decodes the network as its checkpoints will be decoded.
   record = task.stored_config(config, extras)
   p_eval_step = jax.jit(functools.partial(
-      eval_step, model=task.inference_model(record)))
+      eval_step, model=task.inference_model(record),
+      input_fn=functools.partial(tasks.base.model_input, config)))
   train_data = _train_data(config, mesh, train_source, train_indices, start_step)
   eval_data = input_pipeline.eval_batches(
       config.data, eval_source, eval_indices,

@@ -81,6 +81,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.gan.disc_b1 = 0.5  # Discriminator's Adam beta1.
   config.gan.init_from = ''  # Regression run or step directory to start the generator from ('': fresh).
 
+  # User-guided colorization (Zhang et al. 2017; colorjax.hints): the network
+  # also reads colour hints, simulated from the truth during training. Works
+  # with every head and with the GAN; changes only the first layer's inputs.
+  config.hints = ml_collections.ConfigDict()
+  config.hints.enabled = False
+
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 256  # Images per eval batch over all devices; a multiple of the device count.
   return config

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from colorjax import color
+from colorjax import hints
 from colorjax import models
 from colorjax import optim
 from colorjax.errors import ConfigError
@@ -75,8 +76,21 @@ def stored_saturation(config, saturation: float | None) -> float:
   return float(saturation)
 
 
+def model_input(config, l, ab=None, key=None):
+  """What the network reads: l, or with config.hints.enabled, l with colour
+  hints simulated from the true `ab` with `key` (`colorjax.hints`; none
+  when key is None)."""
+  if not hints.enabled(config):
+    return l
+  if key is None:
+    hint_ab, mask = jnp.zeros(l.shape[:-1] + (2,), l.dtype), jnp.zeros_like(l)
+  else:
+    hint_ab, mask = hints.simulate_batch(key, ab)
+  return hints.network_input(l, hint_ab, mask)
+
+
 def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
-                    learning_rate_fn: optax.Schedule):
+                    learning_rate_fn: optax.Schedule, input_fn: Callable = None):
   """One optimiser step of a network trained against the true ab, run on each
   device with its slice of the batch.
 
@@ -86,6 +100,8 @@ def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
     rng: the run's key; this step's randomness is fold_in(rng, step).
     loss_fn: (network output, normalised true ab) -> scalar.
     learning_rate_fn: the schedule, for logging.
+    input_fn: (l, true ab, key) -> what the network reads (`model_input`);
+      default l.
 
   Returns:
     (new state, metrics), both identical on every device.
@@ -93,10 +109,11 @@ def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
   rng = jax.random.fold_in(jax.random.fold_in(rng, state.step),
                            lax.axis_index(AXIS))
   l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
+  inputs = l if input_fn is None else input_fn(l, ab, jax.random.fold_in(rng, 1))
 
   def loss_and_updates(params):
     outputs, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, l, train=True,
+        {'params': params, 'batch_stats': state.batch_stats}, inputs, train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
     return loss_fn(outputs, ab), updates
 
@@ -148,7 +165,8 @@ class Task:
   def create_state(self, config, rng, model, warm=None):
     """The fresh train state, from `warm` variables if given."""
     tx = optim.create_optimizer(config, optim.learning_rate_schedule(config))
-    variables = warm or init_variables(model, rng, config.data.image_size)
+    variables = warm or init_variables(model, rng, config.data.image_size,
+                                       hints.input_channels(config))
     return TrainState.create(apply_fn=model.apply, params=variables['params'],
                              tx=tx, batch_stats=variables.get('batch_stats', {}))
 
@@ -160,7 +178,8 @@ class Task:
     """The per-device step (state, batch, rng) -> (state, metrics), which
     averages over `parallel.AXIS` itself; `parallel.map_step` maps it."""
     return functools.partial(supervised_step, loss_fn=self.loss(config, extras),
-                             learning_rate_fn=optim.learning_rate_schedule(config))
+                             learning_rate_fn=optim.learning_rate_schedule(config),
+                             input_fn=functools.partial(model_input, config))
 
   def stored_config(self, config, extras: dict) -> dict:
     """The config record a checkpoint stores (what inference needs to decode)."""
@@ -200,9 +219,10 @@ class Task:
     return [{'saturation': s} for s in saturations]
 
 
-def init_variables(model, rng, image_size: int):
-  """Fresh variables of a network of l [1, image_size, image_size, 1]."""
-  return model.init(rng, jnp.zeros((1, image_size, image_size, 1)), train=False)
+def init_variables(model, rng, image_size: int, channels: int = 1):
+  """Fresh variables of a network of input [1, image_size, image_size,
+  channels] (1: l; `hints.CHANNELS` with hints)."""
+  return model.init(rng, jnp.zeros((1, image_size, image_size, channels)), train=False)
 
 
 def check(ok: bool, message: str) -> None:

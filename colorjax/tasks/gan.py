@@ -29,6 +29,7 @@ import optax
 
 from colorjax import checkpoint
 from colorjax import color
+from colorjax import hints
 from colorjax import optim
 from colorjax.errors import ConfigError
 from colorjax.parallel import AXIS
@@ -98,12 +99,13 @@ class GANState(struct.PyTreeNode):
 
 
 def create_state(rng, model, disc, tx, disc_tx, image_size: int,
-                 generator=None) -> GANState:
+                 generator=None, channels: int = 1) -> GANState:
   """Fresh networks and optimiser states; `generator`, if given, is a dict of
-  params and batch_stats to start the generator from (a warm start)."""
+  params and batch_stats to start the generator from (a warm start);
+  `channels`: what the generator reads (1: l; 4 with hints)."""
   rng_g, rng_d = jax.random.split(rng)
   l = jnp.zeros((1, image_size, image_size, 1))
-  variables = generator or model.init(rng_g, l, train=False)
+  variables = generator or base.init_variables(model, rng_g, image_size, channels)
   disc_params = disc.init(rng_d, l, jnp.zeros(l.shape[:-1] + (2,)))['params']
   return GANState(
       step=jnp.zeros((), jnp.int32), apply_fn=model.apply,
@@ -114,23 +116,30 @@ def create_state(rng, model, disc, tx, disc_tx, image_size: int,
 
 
 def gan_step(state: GANState, batch, rng, *, axis: str, loss: str,
-               l1_weight: float, learning_rate_fn: optax.Schedule):
+             l1_weight: float, learning_rate_fn: optax.Schedule,
+             input_fn: Callable = None):
   """One step of both networks, run on each device with its slice of the batch.
 
   Both are updated from the same pre-step state (simultaneous updates): the
   discriminator on real pairs against the generator's current output, the
   generator against the current discriminator.
 
+  The discriminator judges (l, ab) pairs; the generator reads what
+  `input_fn` (l, true ab, key) gives (default l; with hints, l and hints).
+
   Returns:
     (new state, metrics), both identical on every device.
   """
-  del rng  # Neither network is stochastic.
   l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
+  inputs = l
+  if input_fn is not None:
+    key = jax.random.fold_in(jax.random.fold_in(rng, state.step), lax.axis_index(axis))
+    inputs = input_fn(l, ab, jax.random.fold_in(key, 1))
   discriminate = lambda params, ab: state.disc_apply_fn({'params': params}, l, ab)
 
   def generator_objective(params):
     ab_fake, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, l, train=True,
+        {'params': params, 'batch_stats': state.batch_stats}, inputs, train=True,
         mutable=['batch_stats'])
     adversarial = generator_loss(discriminate(state.disc_params, ab_fake), loss)
     l1 = jnp.mean(jnp.abs(ab_fake - ab))
@@ -192,7 +201,8 @@ class GAN(regression.Regression):
     except FileNotFoundError as e:
       raise ConfigError(f'config.gan.init_from: {e}') from e
     variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
-    expected = jax.eval_shape(lambda: base.init_variables(model, jax.random.key(0), 32))
+    expected = jax.eval_shape(lambda: base.init_variables(
+        model, jax.random.key(0), 32, hints.input_channels(config)))
     if jax.tree.structure(expected) != jax.tree.structure(variables) or any(
         a.shape != b.shape for a, b in zip(jax.tree.leaves(expected),
                                            jax.tree.leaves(variables))):
@@ -208,13 +218,15 @@ class GAN(regression.Regression):
         config, optim.learning_rate_schedule(config, config.gan.disc_learning_rate),
         b1=config.gan.disc_b1)
     disc = PatchGAN(widths=tuple(config.gan.disc_widths), dtype=base.dtype(config))
-    return create_state(rng, model, disc, tx, disc_tx, config.data.image_size, warm)
+    return create_state(rng, model, disc, tx, disc_tx, config.data.image_size, warm,
+                        hints.input_channels(config))
 
   def train_step(self, config, extras):
     del extras
     return functools.partial(gan_step, axis=AXIS, loss=config.gan.loss,
                              l1_weight=config.gan.l1_weight,
-                             learning_rate_fn=optim.learning_rate_schedule(config))
+                             learning_rate_fn=optim.learning_rate_schedule(config),
+                             input_fn=functools.partial(base.model_input, config))
 
 
 TASK = GAN()

@@ -1,0 +1,103 @@
+"""Colour hints (Zhang, Zhu, Isola et al., "Real-Time User-Guided Image
+Colorization with Learned Deep Priors", SIGGRAPH 2017).
+
+A hint-conditioned network reads, instead of l alone, four channels:
+l, the hint ab (normalised like the targets, 0 where there is no hint) and
+the hint mask (1 on hinted pixels). `network_input` builds them.
+
+Training hints are simulated from the truth, a pure function of the step's
+key like every other random choice (`simulate`): the number of hints is
+geometric with p = 1/8 (about one image in eight gets none, the mean is 7;
+at most MAX_HINTS), each a square patch of side uniform in 1..9 px whose top
+left corner is drawn around the centre (Gaussian, sd a quarter of the room
+left, clipped), valued at the patch's mean true ab, as in the paper's code.
+Evaluation hints (`evaluation_hints`) are N 6x6 patches at uniform random
+positions, seeded per photo, the same for every model.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CHANNELS = 4  # l, hint a, hint b, mask.
+MAX_HINTS = 32  # P(a geometric(1/8) count above 32) = (7/8)^33, about 1.2%.
+EVAL_PATCH = 6
+
+
+def enabled(config) -> bool:
+  """Whether a config (or a checkpoint's config dict) conditions on hints."""
+  return bool((config.get('hints') or {}).get('enabled', False))
+
+
+def input_channels(config) -> int:
+  return CHANNELS if enabled(config) else 1
+
+
+def network_input(l, hint_ab, mask):
+  """[..., 4]: l, hint ab (0 outside hints) and the mask, as the network reads them."""
+  mask = mask.astype(l.dtype)
+  return jnp.concatenate([l, hint_ab.astype(l.dtype) * mask, mask], axis=-1)
+
+
+def _patch_means(ab, tops, lefts, sizes):
+  """Mean ab over each square patch, from an integral image. ab [h, w, 2]."""
+  integral = jnp.pad(jnp.cumsum(jnp.cumsum(ab, axis=0), axis=1), ((1, 0), (1, 0), (0, 0)))
+  bottoms, rights = tops + sizes, lefts + sizes
+  total = (integral[bottoms, rights] - integral[tops, rights]
+           - integral[bottoms, lefts] + integral[tops, lefts])
+  return total / (sizes * sizes)[:, None].astype(ab.dtype)
+
+
+def paint(ab, tops, lefts, sizes, active):
+  """(hint ab [h, w, 2], mask [h, w, 1]) of square patches valued at their
+  mean ab; where patches overlap, the later one wins."""
+  height, width = ab.shape[:2]
+  means = _patch_means(ab, tops, lefts, sizes)
+  rows = jnp.arange(height)[None, :, None]
+  cols = jnp.arange(width)[None, None, :]
+  cover = ((rows >= tops[:, None, None]) & (rows < (tops + sizes)[:, None, None])
+           & (cols >= lefts[:, None, None]) & (cols < (lefts + sizes)[:, None, None])
+           & active[:, None, None])
+  last = jnp.max(jnp.where(cover, jnp.arange(len(tops))[:, None, None], -1), axis=0)
+  mask = last >= 0
+  hint_ab = jnp.where(mask[..., None], means[jnp.maximum(last, 0)], 0.0)
+  return hint_ab, mask[..., None].astype(ab.dtype)
+
+
+def simulate(key, ab, *, p: float = 1 / 8, max_size: int = 9,
+             max_hints: int = MAX_HINTS):
+  """Training hints for one image's normalised ab [h, w, 2] (see the module)."""
+  height, width = ab.shape[:2]
+  k_count, k_size, k_top, k_left = jax.random.split(key, 4)
+  uniform = jax.random.uniform(k_count, minval=jnp.finfo(jnp.float32).tiny)
+  count = jnp.minimum(jnp.floor(jnp.log(uniform) / jnp.log1p(-p)), max_hints)
+  sizes = jax.random.randint(k_size, (max_hints,), 1, max_size + 1)
+  sizes = jnp.minimum(sizes, min(height, width))
+
+  def corner(k, extent):
+    room = (extent - sizes + 1).astype(jnp.float32)
+    draw = room / 2 + room / 4 * jax.random.normal(k, (max_hints,))
+    return jnp.clip(jnp.round(draw), 0, extent - sizes).astype(jnp.int32)
+  active = jnp.arange(max_hints) < count
+  return paint(ab, corner(k_top, height), corner(k_left, width), sizes, active)
+
+
+def simulate_batch(key, ab):
+  """`simulate` for each image of a batch [b, h, w, 2], one key each."""
+  return jax.vmap(simulate)(jax.random.split(key, ab.shape[0]), ab)
+
+
+def evaluation_hints(ab, count: int, seed: int, *, size: int = EVAL_PATCH):
+  """`count` size x size hints at uniform random positions of one image's
+  normalised ab [h, w, 2] (numpy), seeded: the same for every model."""
+  height, width = ab.shape[:2]
+  if count == 0:
+    return np.zeros((height, width, 2), np.float32), np.zeros((height, width, 1), np.float32)
+  size = min(size, height, width)
+  rng = np.random.default_rng(seed)
+  tops = rng.integers(0, height - size + 1, count)
+  lefts = rng.integers(0, width - size + 1, count)
+  sizes = np.full(count, size)
+  hint_ab, mask = paint(jnp.asarray(ab, jnp.float32), jnp.asarray(tops), jnp.asarray(lefts),
+                        jnp.asarray(sizes), jnp.ones(count, bool))
+  return np.asarray(hint_ab), np.asarray(mask)

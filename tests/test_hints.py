@@ -1,0 +1,100 @@
+"""Colour hints: the simulation, the network's extra inputs, training with
+hints under every task."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from colorjax import hints
+from colorjax import parallel
+from colorjax import tasks
+from colorjax import train
+from tests.conftest import photo_crops
+from tests.conftest import tiny_config
+
+
+def test_a_hint_is_its_patch_mean_and_later_hints_win():
+  ab = jax.random.uniform(jax.random.key(0), (12, 10, 2), minval=-1)
+  hint_ab, mask = hints.paint(ab, jnp.array([2, 3]), jnp.array([1, 2]), jnp.array([4, 3]),
+                              jnp.array([True, True]))
+  second = np.asarray(ab[3:6, 2:5]).mean(axis=(0, 1))
+  first = np.asarray(ab[2:6, 1:5]).mean(axis=(0, 1))
+  np.testing.assert_allclose(hint_ab[4, 3], second, atol=1e-6)  # Both cover it.
+  np.testing.assert_allclose(hint_ab[2, 1], first, atol=1e-6)  # Only the first.
+  assert float(mask.sum()) == 16  # The second lies inside the first.
+  assert float(np.abs(hint_ab[0, 0]).sum()) == 0
+  _, none = hints.paint(ab, jnp.array([2]), jnp.array([1]), jnp.array([4]), jnp.array([False]))
+  assert float(none.sum()) == 0
+
+
+def test_simulated_hints_follow_the_papers_distribution():
+  ab = jnp.zeros((4000, 24, 24, 2))
+  keys = jax.random.split(jax.random.key(0), 4000)
+  counts, sizes = jax.vmap(lambda k: _count_and_largest(k, ab[0]))(keys)
+  counts = np.asarray(counts)
+  # Geometric with p = 1/8: 1/8 of images get none, the mean is 7 (capped at 32).
+  assert 0.08 < np.mean(counts == 0) < 0.18
+  assert 5.5 < counts.mean() < 8.5 and counts.max() <= hints.MAX_HINTS
+  assert 1 <= int(sizes.min()) and int(sizes.max()) <= 9
+
+
+def _count_and_largest(key, ab):
+  """The number of hints and the side of the largest, from `simulate`'s draws."""
+  k_count, k_size, _, _ = jax.random.split(key, 4)
+  uniform = jax.random.uniform(k_count, minval=jnp.finfo(jnp.float32).tiny)
+  count = jnp.minimum(jnp.floor(jnp.log(uniform) / jnp.log1p(-1 / 8)), hints.MAX_HINTS)
+  sizes = jax.random.randint(k_size, (hints.MAX_HINTS,), 1, 10)
+  hint_ab, mask = hints.simulate(key, ab)
+  del hint_ab
+  # The mask covers at most the active patches' area.
+  largest = jnp.max(jnp.where(jnp.arange(hints.MAX_HINTS) < count, sizes, 1))
+  return jnp.where(jnp.sum(mask) <= jnp.sum(jnp.where(jnp.arange(
+      hints.MAX_HINTS) < count, sizes ** 2, 0)), count, -1), largest
+
+
+def test_evaluation_hints_are_seeded_squares():
+  ab = np.random.default_rng(0).uniform(-1, 1, (40, 30, 2)).astype(np.float32)
+  a = hints.evaluation_hints(ab, 5, seed=3)
+  b = hints.evaluation_hints(ab, 5, seed=3)
+  np.testing.assert_array_equal(a[1], b[1])
+  assert 36 <= a[1].sum() <= 5 * 36
+  assert hints.evaluation_hints(ab, 0, seed=3)[1].sum() == 0
+
+
+@pytest.mark.parametrize('name', ['cnn', 'unet'])
+def test_hints_change_only_the_first_layers_inputs(name):
+  plain = tiny_config(**{'model.name': name})
+  hinted = tiny_config(**{'model.name': name, 'hints.enabled': True})
+  shapes = []
+  for config in (plain, hinted):
+    state = jax.eval_shape(lambda c=config: tasks.of(c).create_state(
+        c, jax.random.key(0), train.create_model(c)))
+    shapes.append({jax.tree_util.keystr(path): leaf.shape for path, leaf
+                   in jax.tree_util.tree_leaves_with_path(state.params)})
+  assert shapes[0].keys() == shapes[1].keys()
+  changed = [k for k in shapes[0] if shapes[0][k] != shapes[1][k]]
+  assert len(changed) == 1  # The first convolution's kernel: 1 -> 4 input channels.
+  assert shapes[0][changed[0]][2] == 1 and shapes[1][changed[0]][2] == 4
+
+
+@pytest.mark.parametrize('overrides', [
+    {}, {'model.head': 'classification'}, {'gan.enabled': True}])
+def test_every_task_trains_with_hints(overrides):
+  config = tiny_config(**{'hints.enabled': True, 'opt.warmup_steps': 0, **overrides})
+  mesh = parallel.make_mesh(1)
+  task = tasks.of(config)
+  batch = parallel.shard_batch(mesh, {'rgb': np.stack(photo_crops(4, 32, 32))})
+  losses = []
+  for _ in range(2):  # The same key twice: the same hints, the same loss.
+    state = task.create_state(config, jax.random.key(0), train.create_model(
+        config, axis_name=parallel.AXIS))
+    step = train.make_train_step(mesh, config)
+    state, metrics = step(state, batch, jax.random.key(1))
+    losses.append(float(metrics['loss']))
+  assert int(state.step) == 1 and np.isfinite(losses[0]) and losses[0] == losses[1]
+  # Other hints (another run key) give another loss: the hints reach the network.
+  state = task.create_state(config, jax.random.key(0), train.create_model(
+      config, axis_name=parallel.AXIS))
+  _, metrics = train.make_train_step(mesh, config)(state, batch, jax.random.key(2))
+  assert float(metrics['loss']) != losses[0]
