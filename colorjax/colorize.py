@@ -32,11 +32,11 @@ import types
 from absl import flags
 import jax
 import numpy as np
-from PIL import Image
 import tqdm
 
 from colorjax import checkpoint
 from colorjax import color
+from colorjax import hints as hints_lib
 from colorjax import command
 from colorjax import images
 from colorjax.errors import DataError
@@ -92,18 +92,6 @@ def pad(array: np.ndarray, height: int, width: int) -> np.ndarray:
   return np.pad(array, pads + [(0, 0)] * (array.ndim - 3), mode='edge')
 
 
-def _resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
-  """Bilinear (antialiased when shrinking) resize of [batch, h, w, c] floats."""
-  if images.shape[1:3] == (height, width):
-    return images
-  out = np.empty(images.shape[:1] + (height, width) + images.shape[3:], np.float32)
-  for i, image in enumerate(images):
-    for c in range(image.shape[-1]):
-      channel = Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), 'F')
-      out[i, ..., c] = np.asarray(channel.resize((width, height), Image.BILINEAR))
-  return out
-
-
 # Per-pixel steps run on strips of _STRIP_ROWS rows once an image has more
 # than _STRIP_PIXELS pixels, so that a 50-megapixel photo never holds its
 # float intermediates all at once (peak memory 1.7 GB instead of 6.5 GB,
@@ -130,25 +118,12 @@ def _map_pixels(fn, *arrays: np.ndarray) -> np.ndarray:
   return np.concatenate(strips, axis=1)
 
 
-def as_rgb_batch(image: np.ndarray) -> tuple[np.ndarray, bool]:
-  """uint8 [h, w], [h, w, 1|3|4] or a batch of those -> ([batch, h, w, 3], batched)."""
-  image = np.asarray(image)
-  if image.dtype != np.uint8:
-    raise ValueError(f'Images must be uint8, not {image.dtype}.')
-  batched = image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4))
-  batch = image if batched else image[None]
-  if batch.ndim == 3:
-    batch = batch[..., None]
-  if batch.shape[-1] == 1:
-    batch = np.repeat(batch, 3, axis=-1)
-  return batch[..., :3], batched
-
-
 class Colorizer:
   """A model and its variables, with jitted, shape-bucketed steps."""
 
   def __init__(self, model, variables):
     self.model, self.variables = model, variables
+    self.hinted = hints_lib.reads_hints(model, variables)
     self._lightness = jax.jit(
         lambda rgb: color.normalize(color.rgb_to_lab(rgb))[0])
     self._predict = jax.jit(functools.partial(model.apply, train=False))
@@ -159,14 +134,32 @@ class Colorizer:
     """Normalised l [batch, h, w, 1] of uint8 RGB [batch, h, w, 3]."""
     return _map_pixels(self._lightness, rgb)
 
-  def predict_ab(self, l: np.ndarray, resolution) -> np.ndarray:
-    """Normalised ab [batch, h, w, 2] for full-resolution l [batch, h, w, 1]."""
+  def predict_ab(self, l: np.ndarray, resolution, hints=None) -> np.ndarray:
+    """Normalised ab [batch, h, w, 2] for full-resolution l [batch, h, w, 1].
+
+    Args:
+      hints: for a hint-conditioned model, (hint ab [batch, h, w, 2]
+        normalised, mask [batch, h, w, 1]) at l's size (`colorjax.hints`);
+        None: no hints.
+
+    Raises:
+      ValueError: hints for a model that does not read them.
+    """
     height, width = l.shape[1:3]
     small_h, small_w = working_size(height, width, resolution)
-    small = _resize(l, small_h, small_w)
+    small = images.resize(l, small_h, small_w)
+    if hints is not None and not self.hinted:
+      raise ValueError('This model was not trained with colour hints '
+                       '(config.hints.enabled); colorize without them.')
+    if self.hinted:
+      if hints is None:
+        hints = (np.zeros(l.shape[:-1] + (2,), np.float32),
+                 np.zeros(l.shape, np.float32))
+      small = np.asarray(hints_lib.network_input(
+          small, *hints_lib.resize(*hints, small_h, small_w)))
     padded = pad(small, bucket(small_h), bucket(small_w))
     ab = np.asarray(self._predict(self.variables, padded))[:, :small_h, :small_w]
-    return _resize(ab, height, width)
+    return images.resize(ab, height, width)
 
   def compose(self, l: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """uint8 RGB [batch, h, w, 3] from normalised l and ab of the same size."""
@@ -182,7 +175,7 @@ class Colorizer:
     Returns:
       uint8 RGB of the input's size (batched if the input was).
     """
-    rgb, batched = as_rgb_batch(image)
+    rgb, batched = images.as_rgb_batch(image)
     l = self.lightness(rgb)
     out = self.compose(l, self.predict_ab(l, resolution))
     return out if batched else out[0]

@@ -19,17 +19,21 @@ import datetime
 import json
 import os
 import types
+import zlib
 
 from absl import flags
 from absl import logging
 import jax
 import numpy as np
 from PIL import Image
+from PIL import ImageDraw
 import tqdm
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import color
 from colorjax import command
+from colorjax import hints
 from colorjax import metrics
 from colorjax import sources
 from colorjax.errors import DataError
@@ -42,13 +46,28 @@ _GRID_HEIGHT = 160  # Pixels per grid row.
 
 
 _SCORE = jax.jit(metrics.score)  # Shared: evaluators of one shape bucket compile it once.
+_TRUE_AB = jax.jit(lambda rgb: color.normalize(color.rgb_to_lab(rgb))[1])
+
+
+def photo_hints(rgb: np.ndarray, name: str, count: int, resolution):
+  """`count` hints simulated from a photo's truth (`hints.evaluation_hints`),
+  as [1, h, w, 2] and [1, h, w, 1]: 6x6 patches at the working resolution
+  (larger on the photo when the model sees it smaller), at positions seeded
+  by the photo's name and the count, the same for every model."""
+  height, width = rgb.shape[:2]
+  small = min(colorize.working_size(height, width, resolution))
+  size = max(1, round(hints.EVAL_PATCH * min(height, width) / small))
+  ab = np.asarray(_TRUE_AB(rgb))
+  hint_ab, mask = hints.evaluation_hints(
+      ab, count, seed=(zlib.crc32(name.encode()), count), size=size)
+  return hint_ab[None], mask[None]
 
 
 class Evaluator:
   """Colorizes and scores images one by one, pooling what the metrics need."""
 
-  def __init__(self, colorizer: colorize.Colorizer, resolution):
-    self.colorizer, self.resolution = colorizer, resolution
+  def __init__(self, colorizer: colorize.Colorizer, resolution, *, hint_count: int = 0):
+    self.colorizer, self.resolution, self.hint_count = colorizer, resolution, hint_count
     self.rows, self.pooled = [], {'model': None, 'gray': None}
 
   def add(self, name: str, rgb: np.ndarray, *, with_gray: bool = False, ab=None):
@@ -64,7 +83,9 @@ class Evaluator:
     batch = rgb[None]
     l = self.colorizer.lightness(batch)
     if ab is None:
-      ab = self.colorizer.predict_ab(l, self.resolution)
+      given = (photo_hints(rgb, name, self.hint_count, self.resolution)
+               if self.hint_count else None)
+      ab = self.colorizer.predict_ab(l, self.resolution, given)
     pred = self.colorizer.compose(l, ab)
     height, width = rgb.shape[:2]
     size = (colorize.bucket(height), colorize.bucket(width))
@@ -115,14 +136,17 @@ def grid_image(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
   return canvas
 
 
-def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6):
-  """Scores every readable image of `source`.
+def evaluate(colorizer, source, names, resolution, *, grid_images: int = 6,
+             hint_count: int = 0):
+  """Scores every readable image of `source` (with `hint_count` hints each,
+  for a hint-conditioned model; see `photo_hints`).
 
   Returns:
     (summary {'model', 'gray'}, per-image rows, grid or None, skipped
     [(name, reason)]).
   """
-  evaluator, grid_rows, skipped = Evaluator(colorizer, resolution), [], []
+  evaluator = Evaluator(colorizer, resolution, hint_count=hint_count)
+  grid_rows, skipped = [], []
   # Count, rate and time left on a terminal; nothing when stderr is not one.
   for index, name in enumerate(tqdm.tqdm(names, desc='evaluate', unit='photo',
                                          disable=None, dynamic_ncols=True)):
@@ -164,6 +188,47 @@ def write_outputs(out_dir, summary, rows, grid, settings) -> None:
     Image.fromarray(grid).save(os.path.join(out_dir, 'grid.png'))
 
 
+def hint_counts(values: list[str]) -> list[int]:
+  """--hints as counts.
+
+  Raises:
+    ValueError: not counts of 0 or more.
+  """
+  try:
+    counts = [int(v) for v in values]
+  except ValueError:
+    counts = [-1]
+  if not counts or min(counts) < 0:
+    raise ValueError(f'--hints takes counts of 0 or more, e.g. 0,1,2,5,10, '
+                     f'not {",".join(values)!r}.')
+  return counts
+
+
+def plot_hint_curve(by_count: dict, path: str) -> None:
+  """PSNR against the number of hints (model: blue, gray baseline: gray), a PNG."""
+  width, height, margin = 640, 400, 56
+  counts = sorted(by_count)
+  model = [by_count[n]['model']['psnr'] for n in counts]
+  gray = by_count[counts[0]]['gray']['psnr']
+  low, high = min(model + [gray]) - 1, max(model + [gray]) + 1
+  x = lambda i: margin + i * (width - 2 * margin) / max(1, len(counts) - 1)
+  y = lambda v: height - margin - (v - low) / (high - low) * (height - 2 * margin)
+  image = Image.new('RGB', (width, height), 'white')
+  draw = ImageDraw.Draw(image)
+  draw.line([(margin, margin), (margin, height - margin), (width - margin, height - margin)],
+            fill='black')
+  draw.line([(margin, y(gray)), (width - margin, y(gray))], fill=(150, 150, 150))
+  draw.text((width - margin - 110, y(gray) - 14), f'gray {gray:.2f} dB', fill=(120, 120, 120))
+  draw.line([(x(i), y(v)) for i, v in enumerate(model)], fill=(30, 90, 200), width=2)
+  for i, (n, v) in enumerate(zip(counts, model)):
+    draw.ellipse([x(i) - 3, y(v) - 3, x(i) + 3, y(v) + 3], fill=(30, 90, 200))
+    draw.text((x(i) - 6, height - margin + 6), str(n), fill='black')
+    draw.text((x(i) - 14, y(v) - 18), f'{v:.2f}', fill=(30, 90, 200))
+  draw.text((width // 2 - 60, height - 22), 'hints per photo', fill='black')
+  draw.text((8, 8), 'PSNR (dB), model and gray baseline', fill='black')
+  image.save(path)
+
+
 def _define_flags():
   """The command's flags; defined only when this module runs as the program."""
   return types.SimpleNamespace(
@@ -178,6 +243,9 @@ def _define_flags():
           "or auto (the run's training scale)."),
       grid_images=flags.DEFINE_integer('grid_images', 6, 'Photos in grid.png (the first, by name).'),
       tfds_data_dir=flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir for tfds: sources.'),
+      hints=flags.DEFINE_list(
+          'hints', ['0'], 'For a hint-conditioned model: hints per photo, or a sweep '
+          '(0,1,2,5,10,20,50); each count is scored, and a sweep is plotted.'),
       **colorize.define_decoding_flags())
 
 
@@ -190,10 +258,19 @@ def main(argv, args):
       path, temperature=args.temperature.value, adjustment=args.adjustment.value,
       saturation=args.saturation.value)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
+  counts = hint_counts(args.hints.value)
+  colorizer = colorize.Colorizer(model, variables)
+  if counts != [0] and not colorizer.hinted:
+    raise ValueError(f'{path} was not trained with colour hints; evaluate it '
+                     'without --hints.')
   source, names = sources.open_images(args.data.value, args.tfds_data_dir.value)
-  summary, rows, grid, skipped = evaluate(
-      colorize.Colorizer(model, variables), source, names, resolution,
-      grid_images=args.grid_images.value)
+  by_count = {}
+  for count in counts:
+    result = evaluate(colorizer, source, names, resolution,
+                      grid_images=args.grid_images.value, hint_count=count)
+    by_count[count] = result[0]
+    if count == counts[0]:
+      summary, rows, grid, skipped = result
   settings = {'checkpoint': info['path'], 'step': info['step'],
               'model': info['config']['model']['name'], 'data': args.data.value,
               'resolution': resolution, 'images': len(rows),
@@ -204,7 +281,15 @@ def main(argv, args):
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
               'device': jax.devices()[0].device_kind}
+  if colorizer.hinted:
+    settings['hints'] = counts[0]
+    settings['by_hints'] = {str(n): s for n, s in by_count.items()}
   write_outputs(args.out.value, summary, rows, grid, settings)
+  if len(counts) > 1:
+    plot_hint_curve(by_count, os.path.join(args.out.value, 'psnr_vs_hints.png'))
+    for count, scores in by_count.items():
+      print(f'{count:>3} hints: PSNR {scores["model"]["psnr"]:.2f} dB '
+            f'(gray {scores["gray"]["psnr"]:.2f})')
   print(f'{len(rows)} images ({len(skipped)} skipped) from {args.data.value}, '
         f'checkpoint step {info["step"]}, resolution {resolution}:')
   print(format_table(summary))

@@ -15,9 +15,12 @@ Evaluation hints (`evaluation_hints`) are N 6x6 patches at uniform random
 positions, seeded per photo, the same for every model.
 """
 
+import flax.errors
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from colorjax import images
 
 CHANNELS = 4  # l, hint a, hint b, mask.
 MAX_HINTS = 32  # P(a geometric(1/8) count above 32) = (7/8)^33, about 1.2%.
@@ -101,3 +104,26 @@ def evaluation_hints(ab, count: int, seed: int, *, size: int = EVAL_PATCH):
   hint_ab, mask = paint(jnp.asarray(ab, jnp.float32), jnp.asarray(tops), jnp.asarray(lefts),
                         jnp.asarray(sizes), jnp.ones(count, bool))
   return np.asarray(hint_ab), np.asarray(mask)
+
+
+def reads_hints(model, variables) -> bool:
+  """Whether a network reads colour hints (`colorjax.hints`: 4 input
+  channels) rather than l alone, from the shapes its variables accept."""
+  try:
+    jax.eval_shape(lambda: model.apply(variables, jnp.zeros((1, 8, 8, 1)), train=False))
+  except (TypeError, ValueError, flax.errors.FlaxError):  # The kernel wants 4 channels.
+    jax.eval_shape(lambda: model.apply(
+        variables, jnp.zeros((1, 8, 8, CHANNELS)), train=False))
+    return True
+  return False
+
+
+def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
+  """Hint maps [batch, h, w, 2] and [batch, h, w, 1] at another size: every
+  pixel a hint touches stays hinted, valued at the hints' mean over it."""
+  if hint_ab.shape[1:3] == (height, width):
+    return hint_ab, mask
+  weight = images.resize(mask.astype(np.float32), height, width)
+  total = images.resize(hint_ab * mask, height, width)
+  small_mask = (weight > 1e-3).astype(np.float32)
+  return np.where(small_mask > 0, total / np.maximum(weight, 1e-3), 0.0), small_mask

@@ -143,3 +143,29 @@ def encode(rgb: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int = 9
   else:
     Image.fromarray(rgb).save(buffer, 'JPEG', quality=quality)
   return buffer.getvalue()
+
+
+def resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Bilinear (antialiased when shrinking) resize of [batch, h, w, c] floats."""
+  if images.shape[1:3] == (height, width):
+    return images
+  out = np.empty(images.shape[:1] + (height, width) + images.shape[3:], np.float32)
+  for i, image in enumerate(images):
+    for c in range(image.shape[-1]):
+      channel = Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), 'F')
+      out[i, ..., c] = np.asarray(channel.resize((width, height), Image.BILINEAR))
+  return out
+
+
+def as_rgb_batch(image: np.ndarray) -> tuple[np.ndarray, bool]:
+  """uint8 [h, w], [h, w, 1|3|4] or a batch of those -> ([batch, h, w, 3], batched)."""
+  image = np.asarray(image)
+  if image.dtype != np.uint8:
+    raise ValueError(f'Images must be uint8, not {image.dtype}.')
+  batched = image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4))
+  batch = image if batched else image[None]
+  if batch.ndim == 3:
+    batch = batch[..., None]
+  if batch.shape[-1] == 1:
+    batch = np.repeat(batch, 3, axis=-1)
+  return batch[..., :3], batched

@@ -1,17 +1,24 @@
 """Colour hints: the simulation, the network's extra inputs, training with
 hints under every task."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax import checkpoint
+from colorjax import colorize
+from colorjax import evaluate
 from colorjax import hints
 from colorjax import parallel
 from colorjax import tasks
 from colorjax import train
 from tests.conftest import photo_crops
+from tests.conftest import run_module
 from tests.conftest import tiny_config
+from tests.conftest import write_photo_folder
 
 
 def test_a_hint_is_its_patch_mean_and_later_hints_win():
@@ -98,3 +105,53 @@ def test_every_task_trains_with_hints(overrides):
       config, axis_name=parallel.AXIS))
   _, metrics = train.make_train_step(mesh, config)(state, batch, jax.random.key(2))
   assert float(metrics['loss']) != losses[0]
+
+
+@pytest.fixture(scope='module')
+def hinted_run(tmp_path_factory):
+  """A 4-step hint-conditioned tiny U-Net, trained in-process."""
+  root = tmp_path_factory.mktemp('hinted')
+  folder = str(root / 'photos')
+  write_photo_folder(folder, 12)
+  config = tiny_config(folder, steps=4, **{'hints.enabled': True})
+  train.train_and_evaluate(config, str(root / 'run'), mesh=parallel.make_mesh(1))
+  return str(root / 'run'), folder
+
+
+def test_a_hinted_model_colorizes_with_and_without_hints(hinted_run):
+  model, variables, _ = checkpoint.load_model(hinted_run[0])
+  colorizer = colorize.Colorizer(model, variables)
+  assert colorizer.hinted
+  rgb = np.stack(photo_crops(1, 40, 48))
+  l = colorizer.lightness(rgb)
+  plain = colorizer.predict_ab(l, 32)  # No hints: an all-zero hint input.
+  given = evaluate.photo_hints(rgb[0], 'a.png', 5, 32)
+  assert given[1].sum() > 0
+  assert np.abs(colorizer.predict_ab(l, 32, given) - plain).max() > 0
+
+
+def test_plain_models_refuse_hints(tiny_run):
+  model, variables, _ = checkpoint.load_model(tiny_run)
+  colorizer = colorize.Colorizer(model, variables)
+  assert not colorizer.hinted
+  l = colorizer.lightness(np.stack(photo_crops(1, 16, 16)))
+  with pytest.raises(ValueError, match='not trained with colour hints'):
+    colorizer.predict_ab(l, 16, (np.zeros((1, 16, 16, 2)), np.zeros((1, 16, 16, 1))))
+
+
+def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
+  run, folder = hinted_run
+  out = tmp_path / 'eval'
+  result = run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
+                       f'--out={out}', '--hints=0,2,8', '--resolution=32'])
+  record = json.loads((out / 'metrics.json').read_text())
+  sweep = record['settings']['by_hints']
+  assert sorted(sweep, key=int) == ['0', '2', '8'] and record['settings']['hints'] == 0
+  assert sweep['0']['model'] == record['model']
+  assert sweep['8']['model']['psnr'] != sweep['0']['model']['psnr']
+  assert sweep['8']['gray'] == sweep['0']['gray']  # The baseline ignores hints.
+  assert (out / 'psnr_vs_hints.png').exists() and ' 8 hints: PSNR' in result.stdout
+  bad = run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
+                    f'--out={out}', '--hints=two'], check=False)
+  assert bad.returncode == 1 and bad.stderr.count('error: ') == 1
+  assert '--hints takes counts of 0 or more' in bad.stderr
