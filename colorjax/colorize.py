@@ -24,7 +24,6 @@ exit status is 1 if any failed.
 """
 
 import functools
-import glob
 import os
 import sys
 import types
@@ -169,15 +168,27 @@ class Colorizer:
     """uint8 RGB [batch, h, w, 3] of the gray baseline (`color.gray`)."""
     return _map_pixels(self._gray, l)
 
-  def colorize(self, image: np.ndarray, resolution=NATIVE) -> np.ndarray:
+  def colorize(self, image: np.ndarray, resolution=NATIVE, *, hints=None,
+               hint_size: int = hints_lib.DEFAULT_SIZE) -> np.ndarray:
     """Colorizes uint8 gray or RGB images ([h, w], [h, w, c] or a batch of them).
+
+    Args:
+      hints: for a hint-conditioned model and one image, colours a person
+        chose: [(x, y, (r, g, b)), ...] in the image's pixels
+        (`hints.from_points`: hue and saturation at the photo's lightness).
+      hint_size: side of each hint's square, in the image's pixels.
 
     Returns:
       uint8 RGB of the input's size (batched if the input was).
     """
     rgb, batched = images.as_rgb_batch(image)
     l = self.lightness(rgb)
-    out = self.compose(l, self.predict_ab(l, resolution))
+    given = None
+    if hints:
+      if len(l) != 1:
+        raise ValueError('Hints are for one image at a time.')
+      given = tuple(x[None] for x in hints_lib.from_points(l[0], hints, hint_size))
+    out = self.compose(l, self.predict_ab(l, resolution, given))
     return out if batched else out[0]
 
 
@@ -192,29 +203,6 @@ def colorize(image: np.ndarray, model, variables, resolution=NATIVE) -> np.ndarr
 # ---------------------------------------------------------------- the CLI --
 
 OUTPUT_FORMATS = {'png': '.png', 'jpeg': '.jpg'}
-
-
-def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
-  """Files, folders (recursive) and globs -> ([(path, output path relative to --out)], missing).
-
-  A folder's images keep their path relative to the folder; a file keeps its
-  name.
-  """
-  found, missing, seen = [], [], set()
-  for item in inputs:
-    matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
-    if not any(os.path.exists(m) for m in matches):
-      missing.append(item)
-    for match in matches:
-      if os.path.isdir(match):
-        pairs = [(p, os.path.relpath(p, match)) for p in images.list_images(match)]
-      else:
-        pairs = [(match, os.path.basename(match))] if os.path.isfile(match) else []
-      for path, relative in pairs:
-        if os.path.abspath(path) not in seen:  # Named twice: colorize once.
-          seen.add(os.path.abspath(path))
-          found.append((path, relative))
-  return found, missing
 
 
 def output_path(out_dir: str, relative: str, fmt: str) -> str:
@@ -234,8 +222,9 @@ def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
     first[target] = path
 
 
-def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> bytes:
-  """Reads, colorizes and encodes one photo.
+def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str,
+                  hints=None) -> bytes:
+  """Reads, colorizes (with `hints`, see `Colorizer.colorize`) and encodes one photo.
 
   Raises:
     DataError: the file cannot be read as an image.
@@ -246,7 +235,7 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str) -> byte
   except OSError as e:
     raise DataError(f'cannot read the file ({e.strerror})') from e
   rgb, alpha = images.read_image(data)
-  return images.encode(colorizer.colorize(rgb, resolution), alpha, fmt)
+  return images.encode(colorizer.colorize(rgb, resolution, hints=hints), alpha, fmt)
 
 
 def define_decoding_flags() -> dict:
@@ -278,12 +267,17 @@ def _define_flags():
           'resolution', 'auto', 'Working resolution: shorter side in pixels, '
           '"native", or auto (the scale the model trained at).'),
       format=flags.DEFINE_enum('format', 'png', list(OUTPUT_FORMATS), 'Output format.'),
-      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'))
+      overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'),
+      hints=flags.DEFINE_string(
+          'hints', None, 'For a hint-conditioned model: a JSON file of colour hints '
+          'per photo, {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}.'))
 
 
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
-        overwrite: bool, log=sys.stderr) -> dict[str, int]:
-  """Colorizes `items` [(path, relative output)] into out_dir; returns the counts."""
+        overwrite: bool, log=sys.stderr, hints=None) -> dict[str, int]:
+  """Colorizes `items` [(path, relative output)] into out_dir; returns the
+  counts. `hints`: {relative output or file name: points} (`hints.load_file`)."""
+  hints = hints or {}
   counts = {'done': 0, 'skipped': 0, 'failed': 0}
   # Count, rate and time left on a terminal; nothing when log is not one.
   bar = tqdm.tqdm(items, desc='colorize', unit='photo', file=log, disable=None,
@@ -294,8 +288,9 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
       counts['skipped'] += 1
       continue
     try:
-      data = colorize_file(colorizer, path, resolution, fmt)
-    except DataError as e:
+      points = hints.get(relative, hints.get(os.path.basename(path)))
+      data = colorize_file(colorizer, path, resolution, fmt, points)
+    except (DataError, ValueError) as e:
       bar.write(f'failed: {path}: {e}', file=log)
       counts['failed'] += 1
       continue
@@ -314,7 +309,7 @@ def main(argv, args) -> int:
     raise ValueError('Name the photos to colorize: files, folders or globs.')
   if not args.out.value:
     raise ValueError('Name the output folder with --out=DIR.')
-  items, missing = collect_inputs(inputs)
+  items, missing = images.collect(inputs)
   check_distinct_outputs(items, args.out.value, args.format.value)
   for item in missing:
     print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
@@ -322,8 +317,13 @@ def main(argv, args) -> int:
       checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value,
       adjustment=args.adjustment.value, saturation=args.saturation.value)
   resolution = parse_resolution(args.resolution.value, info['config'])
-  counts = run(Colorizer(model, variables), items, args.out.value, resolution,
-               args.format.value, args.overwrite.value)
+  colorizer = Colorizer(model, variables)
+  given = hints_lib.load_file(args.hints.value) if args.hints.value else None
+  if given and not colorizer.hinted:
+    raise ValueError('This model was not trained with colour hints; colorize '
+                     'without --hints, or use a hint-conditioned model.')
+  counts = run(colorizer, items, args.out.value, resolution,
+               args.format.value, args.overwrite.value, hints=given)
   counts['failed'] += len(missing)
   print(f'{counts["done"]} colorized, {counts["skipped"]} already done (use '
         f'--overwrite to redo), {counts["failed"]} failed; resolution '

@@ -15,11 +15,14 @@ Evaluation hints (`evaluation_hints`) are N 6x6 patches at uniform random
 positions, seeded per photo, the same for every model.
 """
 
+import json
+
 import flax.errors
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax import color
 from colorjax import images
 
 CHANNELS = 4  # l, hint a, hint b, mask.
@@ -127,3 +130,83 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
   total = images.resize(hint_ab * mask, height, width)
   small_mask = (weight > 1e-3).astype(np.float32)
   return np.where(small_mask > 0, total / np.maximum(weight, 1e-3), 0.0), small_mask
+
+
+DEFAULT_SIZE = 5  # Side of a user's hint, in the photo's pixels.
+
+
+def from_points(l: np.ndarray, points, size: int = DEFAULT_SIZE):
+  """A person's hints as the network's hint maps.
+
+  Args:
+    l: the photo's normalised lightness [h, w, 1].
+    points: [(x, y, (r, g, b)), ...] in the photo's pixel coordinates (x to
+      the right, y down) with 0..255 colours. Only the colour's hue and
+      saturation count: it is taken at the photo's own lightness there and
+      fitted into the sRGB gamut at that lightness.
+    size: side of each hint's square, in pixels.
+
+  Returns:
+    (hint ab [h, w, 2], mask [h, w, 1]), float32 numpy.
+
+  Raises:
+    ValueError: a point outside the photo or a colour that is not 3 values in 0..255.
+  """
+  height, width = l.shape[:2]
+  hint_ab = np.zeros((height, width, 2), np.float32)
+  mask = np.zeros((height, width, 1), np.float32)
+  for point in points:
+    try:
+      x, y, rgb = point
+      x, y = int(round(float(x))), int(round(float(y)))
+      rgb = np.asarray(rgb, np.float64)
+    except (TypeError, ValueError):
+      raise ValueError(f'A hint is (x, y, (r, g, b)), not {point!r}.') from None
+    if rgb.shape != (3,) or rgb.min() < 0 or rgb.max() > 255:
+      raise ValueError(f'A hint colour is 3 values in 0..255, not {point[2]!r}.')
+    if not (0 <= x < width and 0 <= y < height):
+      raise ValueError(f'The hint at ({x}, {y}) lies outside the {width}x{height} photo.')
+    top, left = max(0, y - size // 2), max(0, x - size // 2)
+    bottom, right = min(height, top + size), min(width, left + size)
+    at_l = float(l[top:bottom, left:right].mean())
+    _, ab = color.normalize(color.rgb_to_lab(jnp.asarray(rgb / 255.0, jnp.float32)))
+    fitted = color.compose(jnp.full((1,), at_l, jnp.float32), ab)  # In gamut at that L.
+    _, ab = color.normalize(color.rgb_to_lab(fitted))
+    hint_ab[top:bottom, left:right] = np.asarray(ab).reshape(2)
+    mask[top:bottom, left:right] = 1.0
+  return hint_ab, mask
+
+
+def load_file(path: str) -> dict[str, list]:
+  """Hints per photo from a JSON file (`colorjax.colorize --hints=FILE`):
+
+    {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}, ...], ...}
+
+  keyed by the photo's path as colorize names its output (relative to the
+  folder given) or by its file name; x, y in the photo's pixels.
+
+  Returns:
+    {key: [(x, y, (r, g, b)), ...]}.
+
+  Raises:
+    ValueError: the file is missing, not JSON, or not in that format.
+  """
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except OSError as e:
+    raise ValueError(f'Cannot read the hints file {path!r} ({e.strerror}).') from None
+  except json.JSONDecodeError as e:
+    raise ValueError(f'The hints file {path!r} is not JSON ({e.msg}, line {e.lineno}).') from None
+  example = '{"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}'
+  if not isinstance(record, dict):
+    raise ValueError(f'The hints file {path!r} must map photo names to lists of '
+                     f'hints, e.g. {example}.')
+  out = {}
+  for name, items in record.items():
+    try:
+      out[name] = [(h['x'], h['y'], tuple(h['rgb'])) for h in items]
+    except (TypeError, KeyError):
+      raise ValueError(f'The hints for {name!r} in {path!r} must be a list of '
+                       f'{{"x", "y", "rgb"}} objects, e.g. {example}.') from None
+  return out

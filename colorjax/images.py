@@ -6,6 +6,7 @@ Handles what photo folders hold (EXIF orientation, grayscale, palette, CMYK,
 """
 
 import dataclasses
+import glob
 import io
 import os
 from typing import Sequence
@@ -169,3 +170,26 @@ def as_rgb_batch(image: np.ndarray) -> tuple[np.ndarray, bool]:
   if batch.shape[-1] == 1:
     batch = np.repeat(batch, 3, axis=-1)
   return batch[..., :3], batched
+
+
+def collect(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+  """Files, folders (recursive) and globs -> ([(path, output path relative to --out)], missing).
+
+  A folder's images keep their path relative to the folder; a file keeps its
+  name.
+  """
+  found, missing, seen = [], [], set()
+  for item in inputs:
+    matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
+    if not any(os.path.exists(m) for m in matches):
+      missing.append(item)
+    for match in matches:
+      if os.path.isdir(match):
+        pairs = [(p, os.path.relpath(p, match)) for p in list_images(match)]
+      else:
+        pairs = [(match, os.path.basename(match))] if os.path.isfile(match) else []
+      for path, relative in pairs:
+        if os.path.abspath(path) not in seen:  # Named twice: colorize once.
+          seen.add(os.path.abspath(path))
+          found.append((path, relative))
+  return found, missing

@@ -13,6 +13,7 @@ import skimage.color
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
+from colorjax import images
 from colorjax import sources
 
 from tests.conftest import photo_crops
@@ -114,11 +115,11 @@ def test_two_inputs_never_share_an_output(tiny_run, tmp_path):
   assert not out.exists()  # Refused before anything was written.
   # Files of one name from two folders, given as files or as the folders.
   for inputs in (['two/x/p.jpg', 'two/y/p.jpg'], ['two/x', 'two/y']):
-    items, _ = colorize.collect_inputs([str(tmp_path / i) for i in inputs])
+    items, _ = images.collect([str(tmp_path / i) for i in inputs])
     with pytest.raises(ValueError, match='p.jpg would both be written to .*p.png'):
       colorize.check_distinct_outputs(items, str(out), 'png')
   # Their parent folder keeps them apart: out/x/p.png and out/y/p.png.
-  items, _ = colorize.collect_inputs([str(tmp_path / 'two')])
+  items, _ = images.collect([str(tmp_path / 'two')])
   colorize.check_distinct_outputs(items, str(out), 'png')
   assert len(items) == 2
 
@@ -139,7 +140,7 @@ def test_progress_on_a_terminal_only(tiny_run, tmp_path, monkeypatch):
     Image.fromarray(crop).save(folder / f'{i}.png')
   model, variables, _ = checkpoint.load_model(tiny_run)
   colorizer = colorize.Colorizer(model, variables)
-  items, _ = colorize.collect_inputs([str(folder)])
+  items, _ = images.collect([str(folder)])
   terminal, pipe = _Terminal(), io.StringIO()
   colorize.run(colorizer, items, str(tmp_path / 'out'), 32, 'png', False, log=terminal)
   assert re.search(r'3/3 \[[0-9:]+<[0-9:]+, *[0-9.]+(photo/s|s/photo)\]', terminal.getvalue())

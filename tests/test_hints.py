@@ -2,10 +2,12 @@
 hints under every task."""
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 import pytest
 
 from colorjax import checkpoint
@@ -155,3 +157,34 @@ def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
                     f'--out={out}', '--hints=two'], check=False)
   assert bad.returncode == 1 and bad.stderr.count('error: ') == 1
   assert '--hints takes counts of 0 or more' in bad.stderr
+
+
+def test_a_persons_hints_take_the_photos_lightness():
+  l = np.full((20, 30, 1), 0.0, np.float32)  # L = 50 everywhere.
+  hint_ab, mask = hints.from_points(l, [(5, 5, (255, 0, 0)), (29, 19, (0, 0, 255))], size=5)
+  assert mask.sum() == 25 + 9  # The second square is cut by the corner.
+  assert hint_ab[5, 5, 0] > 0.4 and hint_ab[19, 29, 1] < -0.4  # Red: a > 0; blue: b < 0.
+  with pytest.raises(ValueError, match=r'The hint at \(40, 5\) lies outside the 30x20 photo'):
+    hints.from_points(l, [(40, 5, (255, 0, 0))])
+  with pytest.raises(ValueError, match='3 values in 0..255'):
+    hints.from_points(l, [(4, 5, (300, 0, 0))])
+
+
+def test_colorize_command_reads_a_hints_file(hinted_run, tmp_path):
+  run, folder = hinted_run
+  name = sorted(os.listdir(folder))[0]
+  photo = os.path.join(folder, name)
+  red = tmp_path / 'hints.json'
+  red.write_text(json.dumps({name: [{'x': x, 'y': y, 'rgb': [250, 20, 20]}
+                                    for x in range(2, 40, 6) for y in range(2, 30, 6)]}))
+  outputs = {}
+  for label, extra in (('plain', []), ('red', [f'--hints={red}'])):
+    run_module(['colorjax.colorize', f'--checkpoint={run}', photo,
+                f'--out={tmp_path / label}', '--resolution=native', *extra])
+    outputs[label] = np.asarray(Image.open(tmp_path / label / name.replace('.jpg', '.png')))
+  assert np.abs(outputs['red'].astype(int) - outputs['plain']).max() > 0
+  bad = tmp_path / 'bad.json'
+  bad.write_text('{"a.jpg": [{"x": 1}]}')
+  result = run_module(['colorjax.colorize', f'--checkpoint={run}', photo,
+                       f'--out={tmp_path / "bad"}', f'--hints={bad}'], check=False)
+  assert result.returncode == 1 and 'must be a list of {"x", "y", "rgb"} objects' in result.stderr
