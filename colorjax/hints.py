@@ -198,15 +198,21 @@ def load_file(path: str) -> dict[str, list]:
     raise ValueError(f'Cannot read the hints file {path!r} ({e.strerror}).') from None
   except json.JSONDecodeError as e:
     raise ValueError(f'The hints file {path!r} is not JSON ({e.msg}, line {e.lineno}).') from None
-  example = '{"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}'
   if not isinstance(record, dict):
     raise ValueError(f'The hints file {path!r} must map photo names to lists of '
-                     f'hints, e.g. {example}.')
-  out = {}
-  for name, items in record.items():
-    try:
-      out[name] = [(h['x'], h['y'], tuple(h['rgb'])) for h in items]
-    except (TypeError, KeyError):
-      raise ValueError(f'The hints for {name!r} in {path!r} must be a list of '
-                       f'{{"x", "y", "rgb"}} objects, e.g. {example}.') from None
-  return out
+                     'hints, e.g. {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}.')
+  return {name: parse(items, f'The hints for {name!r} in {path!r}')
+          for name, items in record.items()}
+
+
+def parse(items, what: str = 'The hints') -> list:
+  """[{"x", "y", "rgb"}, ...] (decoded JSON) -> [(x, y, (r, g, b)), ...].
+
+  Raises:
+    ValueError: `what` is not such a list.
+  """
+  try:
+    return [(h['x'], h['y'], tuple(h['rgb'])) for h in items]
+  except (TypeError, KeyError):
+    raise ValueError(f'{what} must be a list of {{"x", "y", "rgb"}} objects, e.g. '
+                     '[{"x": 120, "y": 80, "rgb": [200, 30, 30]}].') from None

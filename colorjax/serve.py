@@ -4,11 +4,15 @@
 
 Endpoints:
   GET  /          one page: pick or drop a photo, see original | grayscale |
-                  colorized, choose the working resolution, download.
+                  colorized, choose the working resolution, download; with a
+                  hint-conditioned model, place colour hints on the result.
   POST /colorize  multipart field `image` -> image/png; JPEG with
                   `Accept: image/jpeg` or a `format=jpeg` field; optional
-                  `resolution` field (pixels or "native").
-  GET  /healthz   model, checkpoint step and default resolution.
+                  `resolution` field (pixels or "native") and, for a
+                  hint-conditioned model, `hints`: JSON
+                  [{"x": 120, "y": 80, "rgb": [200, 30, 30]}, ...] in the
+                  photo's pixels (`colorjax.hints`).
+  GET  /healthz   model, checkpoint step, default resolution, whether it takes hints.
 
 Errors are JSON {"error": "..."}: 400 missing field or bad value, 413 upload
 or pixel count over the limit, 415 not an image. Uploads are decoded in
@@ -16,6 +20,7 @@ memory and never written to disk. The model loads and compiles once at start.
 Flask is needed here only; the training code never imports this module.
 """
 
+import json
 import os
 import threading
 import types
@@ -30,6 +35,7 @@ from werkzeug import serving
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
+from colorjax import hints
 from colorjax import images
 from colorjax.errors import DataError
 
@@ -82,7 +88,8 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
   @server.get('/healthz')
   def healthz():
     return flask.jsonify(status='ok', model=model_name, step=info['step'],
-                         checkpoint=info['path'], resolution=default_resolution)
+                         checkpoint=info['path'], resolution=default_resolution,
+                         hints=colorizer.hinted)
 
   @server.post('/colorize')
   def colorize_upload():
@@ -95,6 +102,14 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
     except ValueError as e:
       return _error(400, str(e))
     fmt = _output_format(flask.request)
+    points = None
+    if flask.request.form.get('hints'):
+      if not colorizer.hinted:
+        return _error(400, 'This model was not trained with colour hints; send no "hints" field.')
+      try:
+        points = hints.parse(json.loads(flask.request.form['hints']), 'The "hints" field')
+      except (ValueError, json.JSONDecodeError) as e:
+        return _error(400, str(e))
     try:
       rgb, alpha = images.read_image(
           upload.read(), max_pixels=int(max_megapixels * 1e6))
@@ -102,8 +117,11 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
       return _error(413, f'The image is too large: {e}.')
     except DataError as e:
       return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
-    with slots:
-      out = colorizer.colorize(rgb, resolution)
+    try:
+      with slots:
+        out = colorizer.colorize(rgb, resolution, hints=points)
+    except ValueError as e:  # A hint outside the photo, a bad colour.
+      return _error(400, str(e))
     return flask.Response(images.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
 
   return server

@@ -17,12 +17,15 @@ Three settings hold for the whole suite, set here before JAX starts:
   every comparison in the suite is between runs made the same way.
 """
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 _XLA_CACHE = tempfile.mkdtemp(prefix='colorjax-test-xla-cache-')
 os.environ.update({  # Read by JAX here and in every command a test starts.
@@ -87,6 +90,38 @@ def free_port() -> int:
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(checkpoint_path: str, resolution: int = 32):
+  """`python -m colorjax.serve` of a checkpoint on a free port; yields its URL."""
+  port = free_port()
+  env = dict(os.environ, PYTHONPATH=REPO)
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'colorjax.serve', f'--checkpoint={checkpoint_path}',
+       f'--port={port}', f'--resolution={resolution}'], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  url = f'http://127.0.0.1:{port}'
+  deadline = time.time() + 120
+  while time.time() < deadline:
+    try:
+      urllib.request.urlopen(url + '/healthz', timeout=1)
+      break
+    except OSError:
+      if process.poll() is not None:
+        pytest.fail(process.stdout.read()[-3000:])
+      time.sleep(0.3)
+  try:
+    yield url
+  finally:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+CHROMIUM = shutil.which('chromium')
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update',
+                 '--disable-sync']
 
 
 def run_module(args, *, cwd=None, env=None, timeout=600, check=True):

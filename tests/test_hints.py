@@ -1,6 +1,7 @@
 """Colour hints: the simulation, the network's extra inputs, training with
 hints under every task."""
 
+import io
 import json
 import os
 
@@ -15,10 +16,14 @@ from colorjax import colorize
 from colorjax import evaluate
 from colorjax import hints
 from colorjax import parallel
+from colorjax import serve
 from colorjax import tasks
 from colorjax import train
+from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM_ARGS
 from tests.conftest import photo_crops
 from tests.conftest import run_module
+from tests.conftest import serving
 from tests.conftest import tiny_config
 from tests.conftest import write_photo_folder
 
@@ -188,3 +193,66 @@ def test_colorize_command_reads_a_hints_file(hinted_run, tmp_path):
   result = run_module(['colorjax.colorize', f'--checkpoint={run}', photo,
                        f'--out={tmp_path / "bad"}', f'--hints={bad}'], check=False)
   assert result.returncode == 1 and 'must be a list of {"x", "y", "rgb"} objects' in result.stderr
+
+
+def test_serve_takes_a_hints_field(hinted_run):
+  model, variables, info = checkpoint.load_model(hinted_run[0])
+  client = serve.create_app(colorize.Colorizer(model, variables), info,
+                            default_resolution=32).test_client()
+  photo = io.BytesIO()
+  Image.fromarray(photo_crops(1, 30, 40)[0]).save(photo, 'PNG')
+  post = lambda **fields: client.post('/colorize', data={
+      'image': (io.BytesIO(photo.getvalue()), 'p.png'), **fields})
+  plain = post()
+  hinted = post(hints=json.dumps([{'x': 5, 'y': 5, 'rgb': [20, 20, 240]}]))
+  assert plain.status_code == hinted.status_code == 200
+  assert plain.data != hinted.data
+  assert client.get('/healthz').json['hints'] is True
+  bad = post(hints=json.dumps([{'x': 500, 'y': 5, 'rgb': [20, 20, 240]}]))
+  assert bad.status_code == 400 and 'lies outside the 40x30 photo' in bad.json['error']
+  bad = post(hints='[{"x": 1}]')
+  assert bad.status_code == 400 and '{"x", "y", "rgb"}' in bad.json['error']
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='needs Debian chromium (.ci/run installs it)')
+def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
+  from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top
+  photo_path = tmp_path / 'photo.png'
+  Image.fromarray(photo_crops(1, 60, 80)[0]).save(photo_path)
+  with serving(hinted_run[0]) as url, sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page()
+    page.goto(url + '/')
+    page.wait_for_selector('#hint-panel:not([hidden])')
+    page.set_input_files('#file', str(photo_path))
+    page.wait_for_function("document.getElementById('colorized').naturalWidth > 0",
+                           timeout=60_000)
+    first = page.evaluate("document.getElementById('colorized').src")
+    page.evaluate("""() => { const c = document.getElementById('hint-color');
+                             c.value = '#2040e0'; }""")
+    box = page.locator('#colorized').bounding_box()
+    for fx, fy in ((0.25, 0.3), (0.75, 0.7)):  # Two hints, each a new request.
+      page.mouse.click(box['x'] + fx * box['width'], box['y'] + fy * box['height'])
+    page.wait_for_function(f"document.getElementById('colorized').src !== {first!r}")
+    page.wait_for_function("document.querySelectorAll('.marker').length === 2")
+    assert page.locator('#hint-list li').count() == 2
+    # Drag the second hint 24 photo pixels left (the list above the photo
+    # has grown, so measure again), then remove the first with its button.
+    box = page.locator('#colorized').bounding_box()
+    before = page.evaluate('hints[1]')
+    scale = box['width'] / 80
+    x, y = box['x'] + (before['x'] + 0.5) * scale, box['y'] + (before['y'] + 0.5) * scale
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 24 * scale, y, steps=4)
+    page.mouse.up()
+    page.click('[aria-label="Remove hint 1"]')
+    page.wait_for_function("document.querySelectorAll('.marker').length === 1")
+    with page.expect_download() as download:
+      page.click('#hint-download')
+    saved = tmp_path / 'hints.json'
+    download.value.save_as(saved)
+    browser.close()
+  left = json.loads(saved.read_text())
+  assert len(left) == 1 and left[0]['rgb'] == [0x20, 0x40, 0xe0]
+  assert abs(left[0]['x'] - (before['x'] - 24)) <= 1 and abs(left[0]['y'] - before['y']) <= 1

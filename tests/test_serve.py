@@ -3,11 +3,6 @@
 import concurrent.futures
 import io
 import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 
 import numpy as np
 from PIL import Image
@@ -16,9 +11,10 @@ import pytest
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import serve
-from tests.conftest import REPO
-from tests.conftest import free_port
+from tests.conftest import CHROMIUM
+from tests.conftest import CHROMIUM_ARGS
 from tests.conftest import photo_crops
+from tests.conftest import serving
 
 
 def _png(array) -> bytes:
@@ -101,28 +97,8 @@ def test_concurrent_requests_each_get_their_own_image(client):
 
 @pytest.fixture
 def live_server(tiny_run):
-  port = free_port()
-  env = dict(os.environ, PYTHONPATH=REPO)
-  process = subprocess.Popen(
-      [sys.executable, '-m', 'colorjax.serve', f'--checkpoint={tiny_run}', f'--port={port}',
-       '--resolution=32'], cwd=REPO, env=env, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True)
-  url = f'http://127.0.0.1:{port}'
-  deadline = time.time() + 120
-  while time.time() < deadline:
-    try:
-      urllib.request.urlopen(url + '/healthz', timeout=1)
-      break
-    except OSError:
-      if process.poll() is not None:
-        pytest.fail(process.stdout.read()[-3000:])
-      time.sleep(0.3)
-  yield url
-  process.terminate()
-  process.wait(timeout=30)
-
-
-CHROMIUM = shutil.which('chromium')
+  with serving(tiny_run) as url:
+    yield url
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason='needs Debian chromium (.ci/run installs it)')
@@ -132,10 +108,7 @@ def test_page_in_a_real_browser(live_server, tmp_path):
   Image.fromarray(photo_crops(1, 60, 80)[0]).save(photo_path)
   with sync_playwright() as p:
     browser = p.chromium.launch(
-        executable_path=CHROMIUM,
-        args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-              '--disable-background-networking', '--disable-component-update',
-              '--disable-sync'])
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     page = browser.new_page()
     page.goto(live_server + '/')
     page.wait_for_selector('text=step 2')  # /healthz answered.
