@@ -88,9 +88,12 @@ def simulate(key, ab, *, p: float = 1 / 8, max_size: int = 9,
   return paint(ab, corner(k_top, height), corner(k_left, width), sizes, active)
 
 
-def simulate_batch(key, ab):
-  """`simulate` for each image of a batch [b, h, w, 2], one key each."""
-  return jax.vmap(simulate)(jax.random.split(key, ab.shape[0]), ab)
+def simulate_batch(key, ab, first: int = 0):
+  """`simulate` for each image of a batch [b, h, w, 2]: image i's key is
+  fold_in(key, first + i), where `first` is the batch's position in the
+  global batch, so the hints do not depend on how many devices share it."""
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, first + i))(jnp.arange(ab.shape[0]))
+  return jax.vmap(simulate)(keys, ab)
 
 
 def evaluation_hints(ab, count: int, seed: int, *, size: int = EVAL_PATCH):

@@ -81,6 +81,7 @@ VARIANTS = {
     'regression': ('quickstart', {}),
     'gan': ('unet_gan', {'gan.disc_widths': (8, 8, 8, 8)}),
     'classification': ('unet_classification', {'classification.prior_images': 4}),
+    'hints': ('quickstart', {'hints.enabled': True}),
 }
 
 

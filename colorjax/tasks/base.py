@@ -30,6 +30,9 @@ from colorjax.errors import ConfigError
 from colorjax.parallel import AXIS
 
 
+HINT_STREAM = 1  # fold_in index of the step's key that hints draw from.
+
+
 class TrainState(train_state.TrainState):
   batch_stats: Any = None  # BatchNorm running statistics ({} without BatchNorm).
 
@@ -76,16 +79,16 @@ def stored_saturation(config, saturation: float | None) -> float:
   return float(saturation)
 
 
-def model_input(config, l, ab=None, key=None):
+def model_input(config, l, ab=None, key=None, first: int = 0):
   """What the network reads: l, or with config.hints.enabled, l with colour
   hints simulated from the true `ab` with `key` (`colorjax.hints`; none
-  when key is None)."""
+  when key is None); `first`: this batch's position in the global batch."""
   if not hints.enabled(config):
     return l
   if key is None:
     hint_ab, mask = jnp.zeros(l.shape[:-1] + (2,), l.dtype), jnp.zeros_like(l)
   else:
-    hint_ab, mask = hints.simulate_batch(key, ab)
+    hint_ab, mask = hints.simulate_batch(key, ab, first)
   return hints.network_input(l, hint_ab, mask)
 
 
@@ -100,16 +103,20 @@ def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
     rng: the run's key; this step's randomness is fold_in(rng, step).
     loss_fn: (network output, normalised true ab) -> scalar.
     learning_rate_fn: the schedule, for logging.
-    input_fn: (l, true ab, key) -> what the network reads (`model_input`);
-      default l.
+    input_fn: (l, true ab, key, first) -> what the network reads
+      (`model_input`; key: the step's, the same on every device; first: this
+      device's position in the global batch); default l.
 
   Returns:
     (new state, metrics), both identical on every device.
   """
-  rng = jax.random.fold_in(jax.random.fold_in(rng, state.step),
-                           lax.axis_index(AXIS))
+  step_rng = jax.random.fold_in(rng, state.step)
+  rng = jax.random.fold_in(step_rng, lax.axis_index(AXIS))
   l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
-  inputs = l if input_fn is None else input_fn(l, ab, jax.random.fold_in(rng, 1))
+  inputs = l
+  if input_fn is not None:
+    inputs = input_fn(l, ab, jax.random.fold_in(step_rng, HINT_STREAM),
+                      lax.axis_index(AXIS) * l.shape[0])
 
   def loss_and_updates(params):
     outputs, updates = state.apply_fn(

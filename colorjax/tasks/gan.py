@@ -125,7 +125,8 @@ def gan_step(state: GANState, batch, rng, *, axis: str, loss: str,
   generator against the current discriminator.
 
   The discriminator judges (l, ab) pairs; the generator reads what
-  `input_fn` (l, true ab, key) gives (default l; with hints, l and hints).
+  `input_fn` gives (default l; with hints, l and hints; see
+  `base.supervised_step`).
 
   Returns:
     (new state, metrics), both identical on every device.
@@ -133,8 +134,9 @@ def gan_step(state: GANState, batch, rng, *, axis: str, loss: str,
   l, ab = color.normalize(color.rgb_to_lab(batch['rgb']))
   inputs = l
   if input_fn is not None:
-    key = jax.random.fold_in(jax.random.fold_in(rng, state.step), lax.axis_index(axis))
-    inputs = input_fn(l, ab, jax.random.fold_in(key, 1))
+    step_rng = jax.random.fold_in(rng, state.step)
+    inputs = input_fn(l, ab, jax.random.fold_in(step_rng, base.HINT_STREAM),
+                      lax.axis_index(axis) * l.shape[0])
   discriminate = lambda params, ab: state.disc_apply_fn({'params': params}, l, ab)
 
   def generator_objective(params):
