@@ -2,6 +2,8 @@
 
   python benchmarks/colorize.py --checkpoint=runs/photos_unet --resolution=128
   python benchmarks/colorize.py                       # the default U-Net, random weights
+  python benchmarks/colorize.py --checkpoint=runs/photos_unet_hints --resolution=128 \
+      --sizes=1024x768 --hints=10 --out=benchmarks/results/colorize_hints.json
 
 The full path of `colorjax.colorize.Colorizer.colorize`: lightness at full
 size, ab predicted at the working resolution, upsampled, joined with L,
@@ -37,6 +39,9 @@ _SIZES = flags.DEFINE_string('sizes', '256x256,768x512,1024x768,2048x1536,8400x6
                              'Comma-separated WIDTHxHEIGHT.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs per size (fewer above 10 MP).')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/colorize.json', 'JSON output.')
+_HINTS = flags.DEFINE_integer(
+    'hints', 0, 'With a hint-conditioned model: colour hints per call, moved a '
+    'little every call as on the page (one re-colorization per change).')
 
 
 def _model():
@@ -58,21 +63,25 @@ def main(argv):
   for size in _SIZES.value.split(','):
     width, height = (int(x) for x in size.split('x'))
     rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    points = lambda: [(int(rng.integers(width)), int(rng.integers(height)), (200, 40, 40))
+                      for _ in range(_HINTS.value)] or None
     start = time.perf_counter()
-    colorizer.colorize(rgb, resolution)
+    colorizer.colorize(rgb, resolution, hints=points())
     first = time.perf_counter() - start
     repeats = _REPEATS.value if width * height <= 10e6 else 1
     times = []
     for _ in range(repeats):
+      given = points()
       start = time.perf_counter()
-      colorizer.colorize(rgb, resolution)
+      colorizer.colorize(rgb, resolution, hints=given)
       times.append(time.perf_counter() - start)
     rows.append({'photo': f'{width}x{height}', 'megapixels': width * height / 1e6,
                  'first call s': first, 'latency s (median)': statistics.median(times)})
     print(common.markdown(rows[-1:], list(rows[-1])), flush=True)
   stats = jax.devices()[0].memory_stats() or {}
   environment = common.environment()
-  environment.update(model=name, resolution=resolution,
+  environment.update(model=name, resolution=resolution, hints=_HINTS.value,
                      peak_host_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
                      peak_device_gib=stats.get('peak_bytes_in_use', 0) / 2**30 or None)
   common.write(_OUT.value, environment, rows)
