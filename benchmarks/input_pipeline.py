@@ -98,7 +98,7 @@ def _square_folder():
   folder = tempfile.mkdtemp(prefix='colorjax_square_')
   source = images.FileSource(images.list_images(_FOLDER.value))
   for i in range(len(source)):
-    Image.fromarray(ip.center_crop(ip.fit_size(source.load(i), 96, 96), 96)).save(
+    Image.fromarray(ip.center_crop(images.fit_size(source.load(i), 96, 96), 96)).save(
         os.path.join(folder, f'{i:05d}.png'))
   return _data_config(source='folder', folder=folder, eval_fraction=0.0)
 

@@ -193,3 +193,21 @@ def collect(inputs: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
           seen.add(os.path.abspath(path))
           found.append((path, relative))
   return found, missing
+
+
+def scale_to_shorter(rgb: np.ndarray, size: int) -> np.ndarray:
+  """uint8 RGB resized (bicubic) so that its shorter side is `size`."""
+  height, width = rgb.shape[:2]
+  scale = size / min(height, width)
+  new = (max(size, round(width * scale)), max(size, round(height * scale)))
+  return np.asarray(Image.fromarray(rgb).resize(new, Image.BICUBIC))
+
+
+def fit_size(rgb: np.ndarray, image_size: int, resize_shorter: int) -> np.ndarray:
+  """Resizes so the shorter side is at most `resize_shorter` (0: any) and at least `image_size`."""
+  shorter = min(rgb.shape[:2])
+  if resize_shorter and shorter > resize_shorter:
+    return scale_to_shorter(rgb, max(resize_shorter, image_size))
+  if shorter < image_size:
+    return scale_to_shorter(rgb, image_size)
+  return rgb

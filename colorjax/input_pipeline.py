@@ -23,26 +23,9 @@ import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
+from colorjax import images
 from colorjax.errors import DataError
-
-
-def _resize_shorter(rgb: np.ndarray, size: int) -> np.ndarray:
-  height, width = rgb.shape[:2]
-  scale = size / min(height, width)
-  new = (max(size, round(width * scale)), max(size, round(height * scale)))
-  return np.asarray(Image.fromarray(rgb).resize(new, Image.BICUBIC))
-
-
-def fit_size(rgb: np.ndarray, image_size: int, resize_shorter: int) -> np.ndarray:
-  """Resizes so the shorter side is at most `resize_shorter` (0: any) and at least `image_size`."""
-  shorter = min(rgb.shape[:2])
-  if resize_shorter and shorter > resize_shorter:
-    return _resize_shorter(rgb, max(resize_shorter, image_size))
-  if shorter < image_size:
-    return _resize_shorter(rgb, image_size)
-  return rgb
 
 
 def random_scale(rgb: np.ndarray, scale_range, min_size: int,
@@ -50,7 +33,7 @@ def random_scale(rgb: np.ndarray, scale_range, min_size: int,
   """Resizes by a factor drawn uniformly from scale_range; shorter side >= min_size."""
   shorter = min(rgb.shape[:2])
   target = max(min_size, round(shorter * rng.uniform(*scale_range)))
-  return rgb if target == shorter else _resize_shorter(rgb, target)
+  return rgb if target == shorter else images.scale_to_shorter(rgb, target)
 
 
 def crop_plan(height: int, width: int, size: int, rng: np.random.Generator):
@@ -95,7 +78,7 @@ class _Examples:
     """The image at source index `index`, resized for cropping."""
     if self.cache is not None and index in self.cache:
       return self.cache[index]
-    rgb = fit_size(self.source.load(index), self.image_size, self.resize_shorter)
+    rgb = images.fit_size(self.source.load(index), self.image_size, self.resize_shorter)
     if self.cache is not None:
       self.cache[index] = rgb
     return rgb

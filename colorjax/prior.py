@@ -27,7 +27,7 @@ import numpy as np
 
 from colorjax import classification
 from colorjax import command
-from colorjax import input_pipeline
+from colorjax import images
 from colorjax import sources
 
 PRIOR_FILE = 'ab_prior.npz'
@@ -36,8 +36,7 @@ PRIOR_FILE = 'ab_prior.npz'
 def _images(data_config, source, indices):
   for index in indices:
     rgb = source.load(int(index))
-    yield input_pipeline.fit_size(rgb, data_config.image_size,
-                                  data_config.resize_shorter)
+    yield images.fit_size(rgb, data_config.image_size, data_config.resize_shorter)
 
 
 def compute(config, source, indices, *, max_images: int | None = None):
@@ -75,9 +74,9 @@ def class_weights(config, workdir: str, source, indices) -> np.ndarray:
         'compute it with python -m colorjax.prior, or set it to "" to compute '
         'the prior in the run directory.')
   else:
-    counts, images = compute(config, source, indices)
+    counts, counted = compute(config, source, indices)
     if jax.process_index() == 0:
-      classification.save_prior(path, counts, bins, images=images,
+      classification.save_prior(path, counts, bins, images=counted,
                                 source=_describe(config.data))
   return classification.rebalance_weights(counts, bins, mix=cls.mix,
                                           sigma=cls.prior_sigma)
@@ -108,13 +107,13 @@ def main(argv, args) -> int:
     raise ValueError('pass --config=CONFIG_FILE (its data section names the source).')
   source = sources.open_source(config.data, 'train')
   indices = sources.scan(source, gray_threshold=config.data.gray_threshold, name='train')
-  counts, images = compute(config, source, indices, max_images=max_images.value)
+  counts, counted = compute(config, source, indices, max_images=max_images.value)
   bins = classification.ab_bins()
-  classification.save_prior(out.value, counts, bins, images=images,
+  classification.save_prior(out.value, counts, bins, images=counted,
                             source=_describe(config.data))
   probabilities = counts / counts.sum()
   top = np.argsort(probabilities)[::-1][:3]
-  print(f'{out.value}: {int(counts.sum())} pixels of {images} images over '
+  print(f'{out.value}: {int(counts.sum())} pixels of {counted} images over '
         f'{len(bins)} bins ({np.count_nonzero(counts)} occupied); most common '
         + ', '.join(f'ab {tuple(int(x) for x in bins[i])} {probabilities[i]:.1%}'
                     for i in top))

@@ -14,6 +14,7 @@ import skimage.metrics
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
+from colorjax import images
 from colorjax import input_pipeline
 from colorjax import parallel
 from colorjax import sources
@@ -190,7 +191,7 @@ def test_training_evaluation_and_the_command_give_one_psnr(tmp_path, photo_folde
   crops, size = tmp_path / 'crops', config.data.image_size
   crops.mkdir()
   for i in sources.scan(source, gray_threshold=0, name='eval'):
-    image = input_pipeline.fit_size(source.load(int(i)), size, config.data.resize_shorter)
+    image = images.fit_size(source.load(int(i)), size, config.data.resize_shorter)
     Image.fromarray(input_pipeline.center_crop(image, size)).save(crops / f'{i:03d}.png')
   model, variables, _ = checkpoint.load_model(workdir)
   photos, names = sources.open_images(str(crops))

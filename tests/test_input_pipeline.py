@@ -241,9 +241,9 @@ def test_training_crops_large_images_after_resizing_the_shorter_side(tmp_path):
   write_photo_folder(folder, 4, height=120, width=200)
   config = _data_config(folder=folder, eval_fraction=0.0, resize_shorter=30)
   source = sources.open_source(config, 'train')
-  assert ip.fit_size(source.load(0), 24, 30).shape == (30, 50, 3)
-  assert ip.fit_size(source.load(0), 24, 0).shape == (120, 200, 3)
-  assert ip.fit_size(np.zeros((10, 20, 3), np.uint8), 24, 0).shape == (24, 48, 3)
+  assert images.fit_size(source.load(0), 24, 30).shape == (30, 50, 3)
+  assert images.fit_size(source.load(0), 24, 0).shape == (120, 200, 3)
+  assert images.fit_size(np.zeros((10, 20, 3), np.uint8), 24, 0).shape == (24, 48, 3)
   batch = _train_batches(config, source, np.arange(4), steps=1)[0]
   assert batch['rgb'].shape == (4, 24, 24, 3)
 

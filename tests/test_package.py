@@ -88,3 +88,16 @@ def test_console_scripts(installed, script):
   assert 'flags:' in result.stdout
   if script == 'colorjax-colorize':
     assert '--out' in result.stdout and '--resolution' in result.stdout
+
+
+def test_inference_reads_photos_without_grain_or_tfds(tiny_run):
+  """colorize, serve and evaluate's library load a model and read photos
+  without importing the training data pipeline (grain) or TFDS."""
+  code = ('import sys; from colorjax import checkpoint, colorize, images, serve, evaluate; '
+          f'm, v, i = checkpoint.load_model({tiny_run!r}); '
+          'colorize.Colorizer(m, v); '
+          'print(sorted(n for n in ("grain", "tensorflow_datasets", "tensorflow") '
+          'if n in sys.modules))')
+  out = subprocess.run([sys.executable, '-c', code], cwd=REPO, check=True,
+                       capture_output=True, text=True).stdout.strip().splitlines()[-1]
+  assert out == '[]', f'inference imported {out}'
