@@ -313,4 +313,8 @@ class Decoded:
     return annealed_mean(logits, self.bins, self.temperature) / color.AB_SCALE
 
   def apply(self, variables, l, *, train: bool = False, **kwargs):
-    return self.decode(self.net.apply(variables, l, train=train, **kwargs))
+    """Normalised ab; with `mutable=` (training), (ab, updated collections)."""
+    out = self.net.apply(variables, l, train=train, **kwargs)
+    if 'mutable' in kwargs:
+      return self.decode(out[0]), out[1]
+    return self.decode(out)

@@ -1,4 +1,4 @@
-"""The classification U-Net on both shared photo folders (a lead for the bundle).
+"""The bundled model's recipe: the classification U-Net on both shared photo folders.
 
   python -m colorjax.main --config=configs/photos_classification.py
 
@@ -15,7 +15,8 @@ held-out photos only:
       --export=runs/photos_classification_tuned
 
 About 27 images/s on 2 CPU cores (1 h 30 min for 4,500 steps); writes
-runs/photos_classification/. RESULTS.md has its step-1,500 tuning.
+runs/photos_classification/. The tuned export of step 4,500 is
+colorjax/pretrained (MODEL_CARD.md; RESULTS.md, "The bundle changes").
 """
 
 from configs import unet_classification

@@ -55,7 +55,9 @@ def main():
   parser.add_argument('--out', default='finetuned.png', help='Where --colorize writes.')
   args = parser.parse_args()
 
-  # The bundled model: a models.UNet and its variables (params, batch_stats).
+  # The bundled model: a models.UNet, as a function of l that returns ab
+  # whatever its head (a classification head's logits are decoded to ab,
+  # differentiably), and its variables (params, batch_stats).
   model, variables, _ = checkpoint.load_model(checkpoint.resolve(None))
   optimizer = optax.adam(args.learning_rate)
   opt_state = optimizer.init(variables['params'])

@@ -54,7 +54,10 @@ class Saturated:
     self.model, self.saturation = model, saturation
 
   def apply(self, variables, l, **kwargs):
-    return saturate(self.model.apply(variables, l, **kwargs), self.saturation)
+    out = self.model.apply(variables, l, **kwargs)
+    if 'mutable' in kwargs:  # (ab, updated collections).
+      return saturate(out[0], self.saturation), out[1]
+    return saturate(out, self.saturation)
 
   def __getattr__(self, name):  # The wrapped model's init, temperature, ...
     return getattr(self.__dict__['model'], name)
