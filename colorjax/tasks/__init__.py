@@ -21,6 +21,8 @@ REGISTRY: dict[str, Task] = {
     'classification': classification.TASK,
     'gan': gan.TASK,
 }
+
+
 def head(config) -> str:
   """The head of a run's config (a ConfigDict, or the dict a checkpoint stores)."""
   return config['model'].get('head', 'regression')  # Older runs had no head.
