@@ -12,7 +12,10 @@ at most MAX_HINTS), each a square patch of side uniform in 1..9 px whose top
 left corner is drawn around the centre (Gaussian, sd a quarter of the room
 left, clipped), valued at the patch's mean true ab, as in the paper's code.
 Evaluation hints (`evaluation_hints`) are N 6x6 patches at uniform random
-positions, seeded per photo, the same for every model.
+positions, seeded per photo, the same for every model. A person's hints are
+points with a colour (`from_points`; in a JSON file, `load_file`), of which
+only hue and saturation count. `reads_hints` tells a hint-conditioned network
+from its variables, and `resize` carries hint maps to the working size.
 """
 
 import json
