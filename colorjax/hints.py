@@ -141,6 +141,15 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
 DEFAULT_SIZE = 5  # Side of a user's hint, in the photo's pixels.
 
 
+@jax.jit
+def _ab_at_lightness(rgb, l):
+  """Normalised ab [n, 2] of colours rgb [n, 3] in [0, 1] at normalised
+  lightness l [n], fitted into the sRGB gamut at that lightness."""
+  _, ab = color.normalize(color.rgb_to_lab(rgb))
+  fitted = color.compose(l[:, None], ab)
+  return color.normalize(color.rgb_to_lab(fitted))[1]
+
+
 def from_points(l: np.ndarray, points, size: int = DEFAULT_SIZE):
   """A person's hints as the network's hint maps.
 
@@ -159,8 +168,7 @@ def from_points(l: np.ndarray, points, size: int = DEFAULT_SIZE):
     ValueError: a point outside the photo or a colour that is not 3 values in 0..255.
   """
   height, width = l.shape[:2]
-  hint_ab = np.zeros((height, width, 2), np.float32)
-  mask = np.zeros((height, width, 1), np.float32)
+  squares, colours, lightness = [], [], []
   for point in points:
     try:
       x, y, rgb = point
@@ -173,12 +181,22 @@ def from_points(l: np.ndarray, points, size: int = DEFAULT_SIZE):
     if not (0 <= x < width and 0 <= y < height):
       raise ValueError(f'The hint at ({x}, {y}) lies outside the {width}x{height} photo.')
     top, left = max(0, y - size // 2), max(0, x - size // 2)
-    bottom, right = min(height, top + size), min(width, left + size)
-    at_l = float(l[top:bottom, left:right].mean())
-    _, ab = color.normalize(color.rgb_to_lab(jnp.asarray(rgb / 255.0, jnp.float32)))
-    fitted = color.compose(jnp.full((1,), at_l, jnp.float32), ab)  # In gamut at that L.
-    _, ab = color.normalize(color.rgb_to_lab(fitted))
-    hint_ab[top:bottom, left:right] = np.asarray(ab).reshape(2)
+    squares.append((top, min(height, top + size), left, min(width, left + size)))
+    colours.append(rgb / 255.0)
+    lightness.append(float(l[top:squares[-1][1], left:squares[-1][3]].mean()))
+  hint_ab = np.zeros((height, width, 2), np.float32)
+  mask = np.zeros((height, width, 1), np.float32)
+  if not squares:
+    return hint_ab, mask
+  # One compiled call for all hints, padded to a power of two (one program
+  # per bucket, so moving or adding a hint on the page does not recompile).
+  count = len(squares)
+  padded = max(8, 1 << (count - 1).bit_length())
+  pad = lambda x: np.concatenate([np.asarray(x, np.float32),
+                                  np.zeros((padded - count,) + np.shape(x)[1:], np.float32)])
+  ab = np.asarray(_ab_at_lightness(pad(colours), pad(lightness)))[:count]
+  for (top, bottom, left, right), value in zip(squares, ab):
+    hint_ab[top:bottom, left:right] = value
     mask[top:bottom, left:right] = 1.0
   return hint_ab, mask
 
