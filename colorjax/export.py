@@ -49,6 +49,7 @@ from colorjax import checkpoint
 from colorjax import color
 from colorjax import colorize
 from colorjax import command
+from colorjax import hints
 from colorjax import lowering
 
 
@@ -57,15 +58,20 @@ def file_name(height: int, width: int) -> str:
 
 
 def colorize_fn(model, variables, height: int, width: int, resolution):
-  """uint8 RGB [n, height, width, 3] -> colorized uint8 RGB, in jax only."""
+  """uint8 RGB [n, height, width, 3] -> colorized uint8 RGB, in jax only
+  (automatic: a hint-conditioned model gets no hints)."""
   small_h, small_w = colorize.working_size(height, width, resolution)
   padded_h, padded_w = colorize.bucket(small_h), colorize.bucket(small_w)
+  hinted = hints.reads_hints(model, variables)
 
   def one(rgb):
     l = color.normalize(color.rgb_to_lab(rgb))[0]
     small = jax.image.resize(l, (small_h, small_w, 1), 'linear')
     small = jnp.pad(small, ((0, padded_h - small_h), (0, padded_w - small_w), (0, 0)),
                     mode='edge')  # As Colorizer pads to its shape buckets.
+    if hinted:
+      small = hints.network_input(small, jnp.zeros(small.shape[:-1] + (2,)),
+                                  jnp.zeros_like(small))
     ab = model.apply(variables, small[None], train=False)[0, :small_h, :small_w]
     ab = jax.image.resize(ab, (height, width, 2), 'linear')
     return color.compose(l, ab)

@@ -14,6 +14,7 @@ import pytest
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
+from colorjax import export
 from colorjax import hints
 from colorjax import parallel
 from colorjax import serve
@@ -256,3 +257,13 @@ def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
   left = json.loads(saved.read_text())
   assert len(left) == 1 and left[0]['rgb'] == [0x20, 0x40, 0xe0]
   assert abs(left[0]['x'] - (before['x'] - 24)) <= 1 and abs(left[0]['y'] - before['y']) <= 1
+
+
+def test_a_hinted_model_exports_as_an_automatic_colorizer(hinted_run):
+  model, variables, _ = checkpoint.load_model(hinted_run[0])
+  batch = np.stack(photo_crops(2, 40, 48))
+  exported = np.asarray(jax.jit(export.colorize_fn(model, variables, 40, 48, 32))(batch))
+  expected = colorize.Colorizer(model, variables).colorize(batch, 32)
+  assert exported.shape == expected.shape
+  # jax.image.resize against PIL's resize, as in test_export: well under a level on average.
+  assert np.abs(exported.astype(int) - expected.astype(int)).mean() < 1.0
