@@ -70,9 +70,8 @@ def _batch_stats_model(model):
   class OwnStatistics:
     def apply(self, variables, l, train=False):
       del train
-      net = getattr(model, 'net', model)  # A classification model: decode its logits.
-      out, _ = net.apply(variables, l, train=True, mutable=['batch_stats'])
-      return out if net is model else model.decode(out)
+      out, _ = model.apply(variables, l, train=True, mutable=['batch_stats'])
+      return out
   return OwnStatistics()
 
 
