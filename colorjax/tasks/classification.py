@@ -49,7 +49,7 @@ class Classification(base.Task):
     return loss
 
   def stored_config(self, config, extras):
-    record = config.to_dict()
+    record = super().stored_config(config, extras)
     if extras.get('class_weights') is not None:
       record['classification']['class_weights'] = [
           float(w) for w in extras['class_weights']]
