@@ -13,6 +13,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds parameter init, data order and augmentation.
   config.num_train_steps = 50_000  # Optimiser steps in the whole run.
+  config.init_from = ''  # Run or step directory to start a fresh run's parameters from ('': random).
   config.global_batch_size = 64  # Images per step over all devices; a multiple of the device count.
   config.loss = 'mse'  # Regression head: 'mse' (the seed's) or 'l1', on normalised ab.
   config.half_precision = False  # bfloat16 computation with float32 parameters.

@@ -86,3 +86,24 @@ def test_a_new_task_is_one_class_and_one_registry_line(monkeypatch, tmp_path, ph
   scored, images = tune.score_settings(info['config'], variables, source, names[:2],
                                        colorize.NATIVE, rows)
   assert images == 2 and all(np.isfinite(r['psnr']) for r in scored)
+
+
+def test_a_run_starts_from_another_runs_parameters(tiny_run, photo_folder, tmp_path):
+  """config.init_from (fine-tuning): a fresh run starts from the parameters
+  and BatchNorm statistics of a checkpoint of the same network, on any mesh."""
+  config = tiny_config(photo_folder, steps=1, **{
+      'init_from': tiny_run, 'opt.warmup_steps': 0, 'opt.learning_rate': 1e-9,
+      'opt.schedule': 'constant'})
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'), mesh=parallel.make_mesh(8))
+  assert int(state.step) == 1
+  saved, _ = checkpoint.load(tiny_run)
+  # One step at a learning rate of 1e-9 moves no parameter by more than 1e-8.
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(saved['params'])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+
+  other = tiny_config(photo_folder, **{'init_from': tiny_run, 'hints.enabled': True})
+  with pytest.raises(ConfigError, match=r'config.init_from \(.*\) holds another network'):
+    tasks.of(other).warm_start(other, train.create_model(other), None)
+  missing = tiny_config(photo_folder, init_from=str(tmp_path / 'nowhere'))
+  with pytest.raises(ConfigError, match='config.init_from: '):
+    tasks.of(missing).warm_start(missing, train.create_model(missing), None)

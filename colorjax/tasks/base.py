@@ -20,8 +20,10 @@ from flax.training import train_state
 import jax
 from jax import lax
 import jax.numpy as jnp
+from absl import logging
 import optax
 
+from colorjax import checkpoint
 from colorjax import color
 from colorjax import hints
 from colorjax import models
@@ -139,6 +141,30 @@ def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
   return new_state, metrics
 
 
+def load_variables(path: str, setting: str, config, model, sharding):
+  """params and batch_stats of the checkpoint at `path` (a run or step
+  directory; None when empty), placed with `sharding` (see `checkpoint.load`).
+  Raises ConfigError, naming `setting`, when it is missing or holds another
+  network than `model`."""
+  if not path:
+    return None
+  try:
+    state, _ = checkpoint.load(path, sharding=sharding)
+  except FileNotFoundError as e:
+    raise ConfigError(f'{setting}: {e}') from e
+  variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
+  expected = jax.eval_shape(lambda: init_variables(
+      model, jax.random.key(0), 32, hints.input_channels(config)))
+  if jax.tree.structure(expected) != jax.tree.structure(variables) or any(
+      a.shape != b.shape for a, b in zip(jax.tree.leaves(expected),
+                                         jax.tree.leaves(variables))):
+    raise ConfigError(f'{setting} ({path}) holds another network than config.model '
+                      'and config.hints describe; start from a run of the same '
+                      'network settings.')
+  logging.info('Starting from the parameters of %s.', path)
+  return variables
+
+
 class Task:
   """One kind of training. The base class is a supervised task whose network
   returns what `loss` compares with the true ab; subclasses override what
@@ -167,10 +193,11 @@ class Task:
     return {}
 
   def warm_start(self, config, model, sharding):
-    """Variables to start a fresh run from (None: random initialisation); read
-    only when the run has no checkpoint of its own."""
-    del config, model, sharding
-    return None
+    """Variables to start a fresh run from: those of config.init_from (None when
+    unset: random initialisation); read only when the run has no checkpoint
+    of its own."""
+    return load_variables(config.get('init_from', ''), 'config.init_from',
+                          config, model, sharding)
 
   def create_state(self, config, rng, model, warm=None):
     """The fresh train state, from `warm` variables if given."""

@@ -18,7 +18,6 @@ config.gan.enabled) can start the generator from a regression run
 import functools
 from typing import Any, Callable, Sequence
 
-from absl import logging
 
 from flax import struct
 import flax.linen as nn
@@ -27,11 +26,9 @@ from jax import lax
 import jax.numpy as jnp
 import optax
 
-from colorjax import checkpoint
 from colorjax import color
 from colorjax import hints
 from colorjax import optim
-from colorjax.errors import ConfigError
 from colorjax.parallel import AXIS
 from colorjax.tasks import base
 from colorjax.tasks import regression
@@ -194,25 +191,11 @@ class GAN(regression.Regression):
 
   def warm_start(self, config, model, sharding):
     """params and batch_stats of the regression checkpoint config.gan.init_from
-    (None when unset), placed with `sharding` (see `checkpoint.load`)."""
-    path = config.gan.init_from
-    if not path:
-      return None
-    try:
-      state, _ = checkpoint.load(path, sharding=sharding)
-    except FileNotFoundError as e:
-      raise ConfigError(f'config.gan.init_from: {e}') from e
-    variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
-    expected = jax.eval_shape(lambda: base.init_variables(
-        model, jax.random.key(0), 32, hints.input_channels(config)))
-    if jax.tree.structure(expected) != jax.tree.structure(variables) or any(
-        a.shape != b.shape for a, b in zip(jax.tree.leaves(expected),
-                                           jax.tree.leaves(variables))):
-      raise ConfigError(f'config.gan.init_from ({path}) holds another network than '
-                        'config.model describes; start from a regression run of '
-                        'the same model settings.')
-    logging.info('Generator warm start from %s.', path)
-    return variables
+    (or config.init_from), placed with `sharding` (see `checkpoint.load`)."""
+    if config.gan.init_from:
+      return base.load_variables(config.gan.init_from, 'config.gan.init_from',
+                                 config, model, sharding)
+    return super().warm_start(config, model, sharding)
 
   def create_state(self, config, rng, model, warm=None) -> GANState:
     tx = optim.create_optimizer(config, optim.learning_rate_schedule(config))
