@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
+import skimage.color
 
 from colorjax import checkpoint
 from colorjax import colorize
@@ -215,7 +216,7 @@ def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
   Image.fromarray(photo_crops(1, 60, 80)[0]).save(photo_path)
   with serving(hinted_run[0]) as url, sync_playwright() as p:
     browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = browser.new_page()
+    page = browser.new_page(viewport={'width': 1280, 'height': 1400})  # All in view.
     page.goto(url + '/')
     page.wait_for_selector('#hint-panel:not([hidden])')
     page.set_input_files('#file', str(photo_path))
@@ -224,8 +225,8 @@ def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
     first = page.evaluate("document.getElementById('colorized').src")
     page.evaluate("""() => { const c = document.getElementById('hint-color');
                              c.value = '#2040e0'; }""")
-    box = page.locator('#colorized').bounding_box()
     for fx, fy in ((0.25, 0.3), (0.75, 0.7)):  # Two hints, each a new request.
+      box = page.locator('#colorized').bounding_box()  # The list above it grows.
       page.mouse.click(box['x'] + fx * box['width'], box['y'] + fy * box['height'])
     page.wait_for_function(f"document.getElementById('colorized').src !== {first!r}")
     page.wait_for_function("document.querySelectorAll('.marker').length === 2")
@@ -246,10 +247,40 @@ def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
       page.click('#hint-download')
     saved = tmp_path / 'hints.json'
     download.value.save_as(saved)
+    left = json.loads(saved.read_text())
+    assert len(left) == 1 and left[0]['rgb'] == [0x20, 0x40, 0xe0]
+    assert abs(left[0]['x'] - (before['x'] - 24)) <= 1 and abs(left[0]['y'] - before['y']) <= 1
+
+    # The picker shows the colours that exist at the selected hint's lightness
+    # (the mean L of its 5x5 square, as the server takes it) and gives a
+    # colour of the chosen a, b at that L. A new hint where that L is nearest
+    # 55, away from the one left:
+    l_map = skimage.color.rgb2lab(np.asarray(Image.open(photo_path)))[..., 0]
+    box = page.locator('#colorized').bounding_box()
+    scale = box['width'] / 80
+    _, x, y = min((abs(l_map[y - 2:y + 3, x - 2:x + 3].mean() - 55), x, y)
+                  for y in range(2, 58) for x in range(2, 78)
+                  if np.hypot(x - left[0]['x'], y - left[0]['y']) * scale > 20)
+    page.mouse.click(box['x'] + (x + 0.5) * scale, box['y'] + (y + 0.5) * scale)
+    page.wait_for_function('hints.length === 2 && selected === 1')
+    lightness = page.evaluate('gamutL')
+    assert abs(lightness - l_map[y - 2:y + 3, x - 2:x + 3].mean()) < 0.1
+    alpha = page.evaluate('''() => { const c = document.getElementById('hint-gamut');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+      return [d.data[3], d.data[4 * (88 * c.width + 88) + 3]]; }''')
+    assert alpha == [0, 255]  # The corner (a = -110, b = 110) exists at no L; gray at every L.
+
+    def exists(ab):  # In the sRGB gamut at this L: scikit-image's round trip keeps it.
+      lab = np.asarray([[[lightness, *ab]]])
+      return np.abs(skimage.color.rgb2lab(skimage.color.lab2rgb(lab)) - lab).max() < 0.5
+    target = next(ab for ab in ((30, -20), (20, 10), (10, -8), (4, 4)) if exists(ab))
+    box = page.locator('#hint-gamut').bounding_box()
+    page.mouse.click(box['x'] + (target[0] + 110) / 220 * box['width'],
+                     box['y'] + (110 - target[1]) / 220 * box['height'])
+    rgb = page.evaluate('hints[1].rgb')
     browser.close()
-  left = json.loads(saved.read_text())
-  assert len(left) == 1 and left[0]['rgb'] == [0x20, 0x40, 0xe0]
-  assert abs(left[0]['x'] - (before['x'] - 24)) <= 1 and abs(left[0]['y'] - before['y']) <= 1
+  lab = skimage.color.rgb2lab(np.asarray([[rgb]], np.uint8))[0, 0]
+  assert abs(lab[0] - lightness) < 2 and np.abs(lab[1:] - target).max() < 4, (lab, target)
 
 
 def test_a_hinted_model_exports_as_an_automatic_colorizer(hinted_run):
