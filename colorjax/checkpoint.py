@@ -55,18 +55,23 @@ def quiet_library_logs() -> None:
   logging.get_absl_logger().addFilter(_hide_orbax_info)
 
 
-# Where a bundled pretrained model lives, if one ships with the package.
+# Where the bundled models live, if they ship with the package: the automatic
+# one, and the one that also reads colour hints (colorjax.hints).
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
+PRETRAINED_HINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained_hints')
 
 
-def resolve(path: str | None) -> str:
-  """`path`, or the bundled pretrained model when no path is given."""
+def resolve(path: str | None, *, hints: bool = False) -> str:
+  """`path`, or when none is given the bundled model: the hint-conditioned
+  one if `hints` (a caller that will pass colour hints), else the automatic one."""
   if path:
     return path
-  if os.path.isdir(PRETRAINED):
-    return PRETRAINED
-  raise FileNotFoundError('No model given and no pretrained model ships with '
-                          'this copy of colorjax; pass --checkpoint=RUN_DIR.')
+  bundled = PRETRAINED_HINTS if hints else PRETRAINED
+  if os.path.isdir(bundled):
+    return bundled
+  raise FileNotFoundError(f'No model given and no {"hint-conditioned " if hints else ""}'
+                          'pretrained model ships with this copy of colorjax; pass '
+                          '--checkpoint=RUN_DIR.')
 
 
 def step_dir(path: str) -> str:

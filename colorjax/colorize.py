@@ -314,7 +314,8 @@ def main(argv, args) -> int:
   for item in missing:
     print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
   model, variables, info = checkpoint.load_model(
-      checkpoint.resolve(args.checkpoint.value), temperature=args.temperature.value,
+      checkpoint.resolve(args.checkpoint.value, hints=bool(args.hints.value)),
+      temperature=args.temperature.value,
       adjustment=args.adjustment.value, saturation=args.saturation.value)
   resolution = parse_resolution(args.resolution.value, info['config'])
   colorizer = Colorizer(model, variables)

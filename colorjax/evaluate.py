@@ -253,12 +253,13 @@ def main(argv, args):
   if not args.data.value or not args.out.value:
     raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
                      'and the output folder with --out=DIR.')
-  path = checkpoint.resolve(args.checkpoint.value or args.workdir.value)
+  counts = hint_counts(args.hints.value)
+  path = checkpoint.resolve(args.checkpoint.value or args.workdir.value,
+                            hints=counts != [0])
   model, variables, info = checkpoint.load_model(
       path, temperature=args.temperature.value, adjustment=args.adjustment.value,
       saturation=args.saturation.value)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
-  counts = hint_counts(args.hints.value)
   colorizer = colorize.Colorizer(model, variables)
   if counts != [0] and not colorizer.hinted:
     raise ValueError(f'{path} was not trained with colour hints; evaluate it '

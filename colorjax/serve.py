@@ -1,6 +1,10 @@
 """The web app: upload a photo, get it back colorized (the seed's backend and page).
 
   python -m colorjax.serve --checkpoint=RUN_DIR --port=8000
+  python -m colorjax.serve    # the bundled models: automatic, and with hints
+
+Without --checkpoint it serves both bundled models: requests without hints go
+to the automatic one, requests with a `hints` field to the hint-conditioned one.
 
 Endpoints:
   GET  /          one page: pick or drop a photo, see original | grayscale |
@@ -59,12 +63,15 @@ def _output_format(request) -> str:
 
 def create_app(colorizer: colorize.Colorizer, info: dict, *,
                default_resolution, max_upload_mb: float = 20,
-               max_megapixels: float = 50, max_concurrent: int = 2) -> flask.Flask:
+               max_megapixels: float = 50, max_concurrent: int = 2,
+               hint_colorizer: colorize.Colorizer | None = None) -> flask.Flask:
   """The Flask app around a loaded model.
 
   Args:
     colorizer: the model, compiled per shape bucket.
     info: the checkpoint's info from `checkpoint.load_model`.
+    hint_colorizer: a hint-conditioned model for requests with a `hints`
+      field (None: `colorizer` takes them, if it reads hints).
     default_resolution: working resolution when a request names none.
     max_upload_mb: larger uploads get 413 before they are read.
     max_megapixels: larger images get 413 before they are decoded.
@@ -74,6 +81,8 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
   server.config['MAX_CONTENT_LENGTH'] = int(max_upload_mb * 1e6)
   slots = threading.BoundedSemaphore(max_concurrent)
   model_name = info['config']['model']['name']
+  if hint_colorizer is None and colorizer.hinted:
+    hint_colorizer = colorizer
 
   @server.errorhandler(exceptions.HTTPException)
   def http_error(error):
@@ -89,7 +98,7 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
   def healthz():
     return flask.jsonify(status='ok', model=model_name, step=info['step'],
                          checkpoint=info['path'], resolution=default_resolution,
-                         hints=colorizer.hinted)
+                         hints=hint_colorizer is not None)
 
   @server.post('/colorize')
   def colorize_upload():
@@ -102,14 +111,15 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
     except ValueError as e:
       return _error(400, str(e))
     fmt = _output_format(flask.request)
-    points = None
+    points, model = None, colorizer
     if flask.request.form.get('hints'):
-      if not colorizer.hinted:
+      if hint_colorizer is None:
         return _error(400, 'This model was not trained with colour hints; send no "hints" field.')
       try:
         points = hints.parse(json.loads(flask.request.form['hints']), 'The "hints" field')
       except (ValueError, json.JSONDecodeError) as e:
         return _error(400, str(e))
+      model = hint_colorizer
     try:
       rgb, alpha = images.read_image(
           upload.read(), max_pixels=int(max_megapixels * 1e6))
@@ -119,7 +129,7 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
       return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
     try:
       with slots:
-        out = colorizer.colorize(rgb, resolution, hints=points)
+        out = model.colorize(rgb, resolution, hints=points)
     except ValueError as e:  # A hint outside the photo, a bad colour.
       return _error(400, str(e))
     return flask.Response(images.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
@@ -137,7 +147,7 @@ def _define_flags():
   return types.SimpleNamespace(
       checkpoint=flags.DEFINE_string(
           'checkpoint', None, 'Run directory or step directory of the model; '
-          'default: the bundled model.'),
+          'default: the bundled models (automatic, and with hints).'),
       host=flags.DEFINE_string(
           'host', '127.0.0.1', 'Address to listen on; 0.0.0.0 to serve the network.'),
       port=flags.DEFINE_integer('port', 8000, 'Port to listen on.'),
@@ -153,9 +163,15 @@ def main(argv, args):
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   colorizer = colorize.Colorizer(model, variables)
   warm_up(colorizer, resolution)
+  hint_colorizer = None
+  if not args.checkpoint.value and os.path.isdir(checkpoint.PRETRAINED_HINTS):
+    hint_colorizer = colorize.Colorizer(*checkpoint.load_model(checkpoint.PRETRAINED_HINTS)[:2])
+    warm_up(hint_colorizer, resolution)
+    logging.info('Requests with hints go to %s.', checkpoint.PRETRAINED_HINTS)
   server = create_app(colorizer, info, default_resolution=resolution,
                       max_upload_mb=args.max_upload_mb.value,
-                      max_megapixels=args.max_megapixels.value)
+                      max_megapixels=args.max_megapixels.value,
+                      hint_colorizer=hint_colorizer)
   logging.info('Serving %s (step %d) on http://%s:%d/', info['path'], info['step'],
                args.host.value, args.port.value)
   serving.run_simple(args.host.value, args.port.value, server, threaded=True)

@@ -209,6 +209,28 @@ def test_serve_takes_a_hints_field(hinted_run):
   assert bad.status_code == 400 and '{"x", "y", "rgb"}' in bad.json['error']
 
 
+def test_serve_sends_requests_with_hints_to_the_hint_model(hinted_run, tiny_run):
+  """How `colorjax.serve` runs the bundled pair: the automatic model answers
+  requests without hints, the hint-conditioned one those with a hints field."""
+  plain_model, plain_variables, info = checkpoint.load_model(tiny_run)
+  plain = colorize.Colorizer(plain_model, plain_variables)
+  hinted = colorize.Colorizer(*checkpoint.load_model(hinted_run[0])[:2])
+  client = serve.create_app(plain, info, default_resolution=32,
+                            hint_colorizer=hinted).test_client()
+  rgb = photo_crops(1, 30, 40)[0]
+  photo = io.BytesIO()
+  Image.fromarray(rgb).save(photo, 'PNG')
+  post = lambda **fields: np.asarray(Image.open(io.BytesIO(client.post('/colorize', data={
+      'image': (io.BytesIO(photo.getvalue()), 'p.png'), **fields}).data)), int)
+  points = [(5, 5, (20, 20, 240))]
+  assert client.get('/healthz').json['hints'] is True
+  # The same programs on the same input: equal up to a level of rounding.
+  assert np.abs(post() - plain.colorize(rgb, 32)).max() <= 1
+  given = post(hints=json.dumps([{'x': 5, 'y': 5, 'rgb': [20, 20, 240]}]))
+  assert np.abs(given - hinted.colorize(rgb, 32, hints=points)).max() <= 1
+  assert np.abs(given - plain.colorize(rgb, 32)).max() > 1
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason='needs Debian chromium (.ci/run installs it)')
 def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
   from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 from PIL import Image
+import pytest
 import skimage.color
 import skimage.data
 
@@ -37,3 +38,10 @@ def test_colorize_command_needs_no_checkpoint(tmp_path):
                        f'--out={tmp_path / "out"}'])
   assert '1 colorized' in result.stderr and 'resolution 128' in result.stderr
   assert Image.open(tmp_path / 'out' / 'cat.png').size == (451, 300)
+
+
+def test_a_missing_hint_bundle_is_one_sentence(monkeypatch, tmp_path):
+  monkeypatch.setattr(checkpoint, 'PRETRAINED_HINTS', str(tmp_path / 'absent'))
+  with pytest.raises(FileNotFoundError, match='no hint-conditioned pretrained model ships'):
+    checkpoint.resolve(None, hints=True)
+  assert checkpoint.resolve('runs/mine', hints=True) == 'runs/mine'
