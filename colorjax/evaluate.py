@@ -53,13 +53,14 @@ def photo_hints(rgb: np.ndarray, name: str, count: int, resolution):
   """`count` hints simulated from a photo's truth (`hints.evaluation_hints`),
   as [1, h, w, 2] and [1, h, w, 1]: 6x6 patches at the working resolution
   (larger on the photo when the model sees it smaller), at positions seeded
-  by the photo's name and the count, the same for every model."""
+  by the photo's name, the same for every model; a larger count adds hints
+  to those of a smaller one."""
   height, width = rgb.shape[:2]
   small = min(colorize.working_size(height, width, resolution))
   size = max(1, round(hints.EVAL_PATCH * min(height, width) / small))
   ab = np.asarray(_TRUE_AB(rgb))
   hint_ab, mask = hints.evaluation_hints(
-      ab, count, seed=(zlib.crc32(name.encode()), count), size=size)
+      ab, count, seed=zlib.crc32(name.encode()), size=size)
   return hint_ab[None], mask[None]
 
 

@@ -12,7 +12,8 @@ at most MAX_HINTS), each a square patch of side uniform in 1..9 px whose top
 left corner is drawn around the centre (Gaussian, sd a quarter of the room
 left, clipped), valued at the patch's mean true ab, as in the paper's code.
 Evaluation hints (`evaluation_hints`) are N 6x6 patches at uniform random
-positions, seeded per photo, the same for every model. A person's hints are
+positions, seeded per photo, the same for every model, each count's the
+first N of one sequence. A person's hints are
 points with a colour (`from_points`; in a JSON file, `load_file`), of which
 only hue and saturation count. `reads_hints` tells a hint-conditioned network
 from its variables, and `resize` carries hint maps to the working size.
@@ -31,6 +32,7 @@ from colorjax import images
 CHANNELS = 4  # l, hint a, hint b, mask.
 MAX_HINTS = 32  # P(a geometric(1/8) count above 32) = (7/8)^33, about 1.2%.
 EVAL_PATCH = 6
+_EVAL_DRAWS = 256  # Corners drawn per photo; a count takes the first ones (more when it asks more).
 
 
 def enabled(config) -> bool:
@@ -99,16 +101,18 @@ def simulate_batch(key, ab, first: int = 0):
   return jax.vmap(simulate)(keys, ab)
 
 
-def evaluation_hints(ab, count: int, seed: int, *, size: int = EVAL_PATCH):
+def evaluation_hints(ab, count: int, seed, *, size: int = EVAL_PATCH):
   """`count` size x size hints at uniform random positions of one image's
-  normalised ab [h, w, 2] (numpy), seeded: the same for every model."""
+  normalised ab [h, w, 2] (numpy), seeded: the same for every model, and
+  nested: the hints of a count are the first of those of any larger count,
+  so a sweep over counts measures what more hints add, not new placements."""
   height, width = ab.shape[:2]
   if count == 0:
     return np.zeros((height, width, 2), np.float32), np.zeros((height, width, 1), np.float32)
   size = min(size, height, width)
-  rng = np.random.default_rng(seed)
-  tops = rng.integers(0, height - size + 1, count)
-  lefts = rng.integers(0, width - size + 1, count)
+  corners = np.random.default_rng(seed).integers(
+      0, (height - size + 1, width - size + 1), (max(count, _EVAL_DRAWS), 2))[:count]
+  tops, lefts = corners[:, 0], corners[:, 1]
   sizes = np.full(count, size)
   hint_ab, mask = paint(jnp.asarray(ab, jnp.float32), jnp.asarray(tops), jnp.asarray(lefts),
                         jnp.asarray(sizes), jnp.ones(count, bool))

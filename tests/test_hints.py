@@ -76,6 +76,10 @@ def test_evaluation_hints_are_seeded_squares():
   np.testing.assert_array_equal(a[1], b[1])
   assert 36 <= a[1].sum() <= 5 * 36
   assert hints.evaluation_hints(ab, 0, seed=3)[1].sum() == 0
+  # Nested: each count keeps the hints of every smaller count (a sweep adds hints).
+  masks = [hints.evaluation_hints(ab, n, seed=3)[1] for n in (1, 2, 5, 10, 300)]
+  for smaller, larger in zip(masks, masks[1:]):
+    assert np.all(larger >= smaller) and larger.sum() > smaller.sum()
 
 
 @pytest.mark.parametrize('name', ['cnn', 'unet'])
