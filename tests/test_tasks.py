@@ -2,6 +2,10 @@
 one class and one registry line, trained, checkpointed, decoded and scored by
 the unchanged loop and commands."""
 
+import glob
+import importlib
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,3 +111,12 @@ def test_a_run_starts_from_another_runs_parameters(tiny_run, photo_folder, tmp_p
   missing = tiny_config(photo_folder, init_from=str(tmp_path / 'nowhere'))
   with pytest.raises(ConfigError, match='config.init_from: '):
     tasks.of(missing).warm_start(missing, train.create_model(missing), None)
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs', '[a-z]*.py'))))
+def test_every_config_file_passes_the_checks(path):
+  name = os.path.basename(path)[:-3]
+  config = importlib.import_module(f'configs.{name}').get_config()
+  train.validate_config(config, 1)
+  assert tasks.name_of(config) in tasks.REGISTRY
