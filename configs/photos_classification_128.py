@@ -18,19 +18,9 @@ split seed). Writes runs/photos_classification_128/.
 """
 
 from configs import photos_classification
+from configs import photos_unet
 
 
 def get_config():
-  config = photos_classification.get_config()
-  config.init_from = 'runs/photos_classification'
-  config.data.image_size = 128
-  config.data.resize_shorter = 128
-  config.data.scale_range = (1.0, 1.25)
-  config.global_batch_size = 8
-  config.eval.batch_size = 8
-  config.num_train_steps = 3_000
-  config.opt.learning_rate = 3e-4
-  config.opt.warmup_steps = 100
-  config.eval_every_steps = 1_000
-  config.checkpoint_every_steps = 500
-  return config
+  return photos_unet.fine_tune_on_128_crops(
+      photos_classification.get_config(), init_from='runs/photos_classification', steps=3_000)

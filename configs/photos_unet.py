@@ -33,3 +33,22 @@ def get_config():
   config.eval_every_steps = 2_000
   config.checkpoint_every_steps = 1_000
   return config
+
+
+def fine_tune_on_128_crops(config, init_from: str, steps: int):
+  """A second stage for a run of this recipe (or one built on it): start from
+  the run at `init_from` and train `steps` more on 128x128 crops of photos
+  with shorter side 128-160 (the working resolution), 8 per batch (the same
+  pixels per step as 32 crops of 64x64), peak learning rate 3e-4."""
+  config.init_from = init_from
+  config.data.image_size = 128
+  config.data.resize_shorter = 128
+  config.data.scale_range = (1.0, 1.25)
+  config.global_batch_size = 8
+  config.eval.batch_size = 8
+  config.num_train_steps = steps
+  config.opt.learning_rate = 3e-4
+  config.opt.warmup_steps = 100
+  config.eval_every_steps = 1_000
+  config.checkpoint_every_steps = 500
+  return config

@@ -17,20 +17,10 @@ to carry a hint's colour as far as it will have to at that resolution.
 runs/photos_unet_hints_128/.
 """
 
+from configs import photos_unet
 from configs import photos_unet_hints
 
 
 def get_config():
-  config = photos_unet_hints.get_config()
-  config.init_from = 'runs/photos_unet_hints'
-  config.data.image_size = 128
-  config.data.resize_shorter = 128
-  config.data.scale_range = (1.0, 1.25)
-  config.global_batch_size = 8
-  config.eval.batch_size = 8
-  config.num_train_steps = 6_000
-  config.opt.learning_rate = 3e-4
-  config.opt.warmup_steps = 100
-  config.eval_every_steps = 1_000
-  config.checkpoint_every_steps = 500
-  return config
+  return photos_unet.fine_tune_on_128_crops(
+      photos_unet_hints.get_config(), init_from='runs/photos_unet_hints', steps=6_000)
