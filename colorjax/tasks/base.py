@@ -15,12 +15,12 @@ evaluation, colorize and serve need not know which task trained a checkpoint.
 import functools
 from typing import Any, Callable
 
+from absl import logging
 import flax.linen as nn
 from flax.training import train_state
 import jax
 from jax import lax
 import jax.numpy as jnp
-from absl import logging
 import optax
 
 from colorjax import checkpoint
