@@ -150,12 +150,11 @@ class Colorizer:
     if hints is not None and not self.hinted:
       raise ValueError('This model was not trained with colour hints '
                        '(config.hints.enabled); colorize without them.')
-    if self.hinted:
-      if hints is None:  # No hints: zeros at the working size, nothing to resize.
-        small_hints = (np.zeros(small.shape[:-1] + (2,), np.float32), np.zeros_like(small))
-      else:
-        small_hints = hints_lib.resize(*hints, small_h, small_w)
-      small = np.asarray(hints_lib.network_input(small, *small_hints))
+    if self.hinted and hints is None:  # Zeros at the working size, nothing to resize.
+      small = np.asarray(hints_lib.without_hints(small))
+    elif self.hinted:
+      small = np.asarray(hints_lib.network_input(
+          small, *hints_lib.resize(*hints, small_h, small_w)))
     padded = pad(small, bucket(small_h), bucket(small_w))
     ab = np.asarray(self._predict(self.variables, padded))[:, :small_h, :small_w]
     return images.resize(ab, height, width)

@@ -70,8 +70,7 @@ def colorize_fn(model, variables, height: int, width: int, resolution):
     small = jnp.pad(small, ((0, padded_h - small_h), (0, padded_w - small_w), (0, 0)),
                     mode='edge')  # As Colorizer pads to its shape buckets.
     if hinted:
-      small = hints.network_input(small, jnp.zeros(small.shape[:-1] + (2,)),
-                                  jnp.zeros_like(small))
+      small = hints.without_hints(small)
     ab = model.apply(variables, small[None], train=False)[0, :small_h, :small_w]
     ab = jax.image.resize(ab, (height, width, 2), 'linear')
     return color.compose(l, ab)

@@ -50,6 +50,11 @@ def network_input(l, hint_ab, mask):
   return jnp.concatenate([l, hint_ab.astype(l.dtype) * mask, mask], axis=-1)
 
 
+def without_hints(l):
+  """The network input of l with no hints: zero hint ab and mask."""
+  return network_input(l, jnp.zeros(l.shape[:-1] + (2,), l.dtype), jnp.zeros_like(l))
+
+
 def _patch_means(ab, tops, lefts, sizes):
   """Mean ab over each square patch, from an integral image. ab [h, w, 2]."""
   integral = jnp.pad(jnp.cumsum(jnp.cumsum(ab, axis=0), axis=1), ((1, 0), (1, 0), (0, 0)))

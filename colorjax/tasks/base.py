@@ -91,10 +91,8 @@ def model_input(config, l, ab=None, key=None, first: int = 0):
   if not hints.enabled(config):
     return l
   if key is None:
-    hint_ab, mask = jnp.zeros(l.shape[:-1] + (2,), l.dtype), jnp.zeros_like(l)
-  else:
-    hint_ab, mask = hints.simulate_batch(key, ab, first)
-  return hints.network_input(l, hint_ab, mask)
+    return hints.without_hints(l)
+  return hints.network_input(l, *hints.simulate_batch(key, ab, first))
 
 
 def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
