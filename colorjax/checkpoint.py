@@ -113,7 +113,8 @@ def load(path: str, *, sharding: jax.sharding.Sharding | None = None):
 
 
 def load_model(path: str, *, dtype=None, temperature: float | None = None,
-               adjustment: float | None = None, saturation: float | None = None):
+               adjustment: float | None = None, confidence: float | None = None,
+               saturation: float | None = None):
   """The network and variables of a checkpoint, ready for inference.
 
   Args:
@@ -123,6 +124,8 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       (default: its stored config's).
     adjustment: logit adjustment of a classification model (default: its
       stored config's); see `classification.Decoded`.
+    confidence: confidence weighting of a classification model (default: its
+      stored config's, 0: off); see `classification.Decoded`.
     saturation: chroma gain on the ab of either head (default: its stored
       config's, 1); see `tasks.base.Saturated`.
 
@@ -138,6 +141,7 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       state)
   model = tasks.inference_model(config, dtype=dtype or jax.numpy.float32,
                                 temperature=temperature, adjustment=adjustment,
+                                confidence=confidence,
                                 saturation=saturation)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
@@ -146,14 +150,14 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
 
 def export(path: str, destination: str, *, bfloat16: bool = False,
            temperature: float | None = None, adjustment: float | None = None,
-           saturation: float | None = None) -> str:
+           confidence: float | None = None, saturation: float | None = None) -> str:
   """Writes a checkpoint's inference part (params, batch_stats, step, config)
   to `destination`, a folder that `load_model` reads like a step directory.
 
   Drops the optimiser state (twice the parameters' size) and, for a GAN run,
   the discriminator. With bfloat16, floating-point arrays are stored in
   bfloat16 (half the size); `load_model` computes in float32 all the same.
-  A classification model's `temperature` and `adjustment`, and any model's
+  A classification model's `temperature`, `adjustment` and `confidence`, and any model's
   `saturation`, when given, become its stored defaults (e.g. those
   `colorjax.tune` chose).
 
@@ -164,7 +168,8 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   state, config = load(path)
   task = tasks.of(config)
   settings = {k: float(v) for k, v in (('temperature', temperature),
-              ('adjustment', adjustment), ('saturation', saturation)) if v is not None}
+              ('adjustment', adjustment), ('confidence', confidence),
+              ('saturation', saturation)) if v is not None}
   unusable = sorted(set(settings) - set(task.decoding))
   if unusable:
     raise ValueError(f'{path} holds a {task.name} model, which takes no '

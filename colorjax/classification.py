@@ -203,6 +203,16 @@ def annealed_mean(logits, bins, temperature: float = 0.38):
   return jax.nn.softmax(logits / temperature, axis=-1) @ bins
 
 
+def confident_mean(logits, bins, temperature: float, confidence: float):
+  """The annealed mean where the distribution is peaked, its mean where it is
+  flat: weight c = min(1, confidence * max p) on `annealed_mean` at
+  `temperature`, 1 - c on the mean (T = 1). ab [..., 2], LAB units."""
+  bins = jnp.asarray(bins, jnp.float32)
+  p = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  weight = jnp.minimum(1.0, confidence * jnp.max(p, axis=-1, keepdims=True))
+  return weight * annealed_mean(logits, bins, temperature) + (1.0 - weight) * (p @ bins)
+
+
 # ------------------------------------------------------------------ prior --
 
 def nearest_bins(ab, bins, grid: float = GRID) -> np.ndarray:
@@ -281,20 +291,31 @@ class Decoded:
   saturated colours win more often). Decoding from logits - adjustment *
   log(w) takes back that share of the bias (Menon et al., ICLR 2021): 0 keeps
   the paper's decoding, 1 recovers the unweighted posterior, whose annealed
-  mean is duller but closer to the truth on average. Tune it with the
-  temperature on held-out photos (`python -m colorjax.tune`).
+  mean is duller but closer to the truth on average.
+
+  Confidence. A low temperature makes every pixel vivid, including those whose
+  distribution is flat (the network does not know the colour), where the
+  mean is the safer answer. With `confidence` k > 0 each pixel takes the
+  annealed mean at the temperature with weight min(1, k * max p), and the
+  distribution's mean (T = 1) with the rest, p being the (adjusted)
+  softmax: vivid where the network is sure, the mean where it is not
+  (`confident_mean`). 0 turns it off. Tune all three on held-out photos
+  (`python -m colorjax.tune`).
   """
 
   def __init__(self, net, bins, temperature: float, *, adjustment: float = 0.0,
-               class_weights=None):
+               class_weights=None, confidence: float = 0.0):
     if temperature < 0:
       raise ValueError(f'The temperature must be 0 or more, not {temperature}.')
+    if confidence < 0:
+      raise ValueError(f'The confidence must be 0 (off) or more, not {confidence}.')
     if adjustment and class_weights is None:
       raise ValueError('Logit adjustment needs the class weights the network '
                        'was trained with; this checkpoint does not store them '
                        '(it predates colorjax storing them), so decode it with '
                        'adjustment 0.')
     self.net, self.temperature, self.adjustment = net, temperature, adjustment
+    self.confidence = confidence
     self.bins = np.asarray(bins, np.float32)
     if class_weights is not None and len(class_weights) != len(self.bins):
       raise ValueError(f'{len(class_weights)} class weights for {len(self.bins)} bins.')
@@ -306,11 +327,15 @@ class Decoded:
 
   def decode(self, logits):
     """Normalised ab [..., 2] of the network's logits [..., Q]: the annealed
-    mean of the logits less `adjustment` * log(class weights)."""
+    mean (or `confident_mean`) of the logits less `adjustment` * log(class weights)."""
     logits = logits.astype(jnp.float32)
     if self.adjustment:
       logits = logits - self.adjustment * self.log_weights
-    return annealed_mean(logits, self.bins, self.temperature) / color.AB_SCALE
+    if self.confidence:
+      ab = confident_mean(logits, self.bins, self.temperature, self.confidence)
+    else:
+      ab = annealed_mean(logits, self.bins, self.temperature)
+    return ab / color.AB_SCALE
 
   def apply(self, variables, l, *, train: bool = False, **kwargs):
     """Normalised ab; with `mutable=` (training), (ab, updated collections)."""

@@ -238,7 +238,7 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str,
 
 
 def define_decoding_flags() -> dict:
-  """--temperature and --adjustment, how a classification model decodes, and
+  """--temperature, --adjustment and --confidence, how a classification model decodes, and
   --saturation for any model (by default as its checkpoint stores), for the
   commands that load a model."""
   return {
@@ -249,6 +249,11 @@ def define_decoding_flags() -> dict:
           'adjustment', None, 'Logit adjustment of a classification model '
           "(default: its run's, 0): the share of the class rebalancing's bias "
           'taken back; higher is duller and closer to the truth on average.'),
+      'confidence': flags.DEFINE_float(
+          'confidence', None, 'Confidence weighting of a classification model '
+          "(default: its run's, 0: off): k > 0 keeps the temperature's vivid "
+          'colour where the network is sure (weight min(1, k * max p)) and its '
+          'mean colour where it is not.'),
       'saturation': flags.DEFINE_float(
           'saturation', None, "Chroma gain on any model's colours (default: "
           "its checkpoint's, 1); above 1 is more colourful, at some PSNR.")}
@@ -315,7 +320,8 @@ def main(argv, args) -> int:
   model, variables, info = checkpoint.load_model(
       checkpoint.resolve(args.checkpoint.value, hints=bool(args.hints.value)),
       temperature=args.temperature.value,
-      adjustment=args.adjustment.value, saturation=args.saturation.value)
+      adjustment=args.adjustment.value, confidence=args.confidence.value,
+      saturation=args.saturation.value)
   resolution = parse_resolution(args.resolution.value, info['config'])
   colorizer = Colorizer(model, variables)
   given = hints_lib.load_file(args.hints.value) if args.hints.value else None

@@ -259,7 +259,7 @@ def main(argv, args):
                             hints=counts != [0])
   model, variables, info = checkpoint.load_model(
       path, temperature=args.temperature.value, adjustment=args.adjustment.value,
-      saturation=args.saturation.value)
+      confidence=args.confidence.value, saturation=args.saturation.value)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   colorizer = colorize.Colorizer(model, variables)
   if counts != [0] and not colorizer.hinted:
@@ -278,6 +278,7 @@ def main(argv, args):
               'resolution': resolution, 'images': len(rows),
               'temperature': getattr(model, 'temperature', None),
               'adjustment': getattr(model, 'adjustment', None),
+              'confidence': getattr(model, 'confidence', None),
               'saturation': getattr(model, 'saturation', 1.0),
               'skipped': len(skipped), 'skipped_images': dict(skipped),
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],

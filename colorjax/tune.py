@@ -3,11 +3,11 @@
   python -m colorjax.tune --checkpoint=runs/unet_classification \
       --out=runs/unet_classification/tune --export=runs/unet_classification_tuned
 
-For a classification model, scores every pair of --adjustments and
---temperatures (see `classification.Decoded`); for a regression model, every
---saturations (a chroma gain on its ab; see `tasks.base.Saturated`). Scores come
-from colorjax.evaluate's code on --data, by default
-the run's own eval split (for a folder source, the photos held out from
+For a classification model, scores every combination of --adjustments,
+--temperatures and --confidences (see `classification.Decoded`); for a
+regression model, every --saturations (a chroma gain on its ab; see
+`tasks.base.Saturated`). Scores come from colorjax.evaluate's code on
+--data, by default the run's own eval split (for a folder source, the photos held out from
 training; for TFDS its eval split, so pass a validation set with --data), and
 chooses the most colourful setting whose mean PSNR stays above the gray
 baseline's by at least --min_gain_db. Nothing else is tuned on, so figures on
@@ -63,11 +63,14 @@ class _AllSettings:
     return jnp.concatenate([decode(out) for decode in self.decoders], axis=-1)
 
 
-def settings_grid(config: dict, adjustments, temperatures, saturations) -> list[dict]:
+def settings_grid(config: dict, adjustments, temperatures, saturations,
+                  confidences=(0.0,)) -> list[dict]:
   """The settings to score, as the model's task tunes: adjustment x
-  temperature for a classification model, the saturations for the others."""
+  temperature x confidence for a classification model, the saturations for
+  the others."""
   return tasks.of(config).tuning_grid(adjustments=adjustments,
                                       temperatures=temperatures,
+                                      confidences=confidences,
                                       saturations=saturations)
 
 
@@ -119,7 +122,8 @@ def choose(rows: list[dict], min_gain_db: float = 0.0) -> tuple[dict, str]:
 
 
 def format_row(row: dict) -> str:
-  setting = ' '.join(f'{k} {row[k]:<5g}' for k in ('adjustment', 'temperature', 'saturation')
+  setting = ' '.join(f'{k} {row[k]:<5g}'
+                     for k in ('adjustment', 'temperature', 'confidence', 'saturation')
                      if k in row and not (k == 'saturation' and 'adjustment' in row))
   return (f'{setting} PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
           f'{row["colorfulness"]:.1f} = {row["colorfulness"] / row["colorfulness_gt"]:.0%} '
@@ -141,6 +145,8 @@ def _define_flags():
                                     'Logit adjustments to try.'),
       temperatures=flags.DEFINE_list('temperatures', ['0.1', '0.2', '0.3', '0.38', '0.5'],
                                      'Annealed-mean temperatures to try.'),
+      confidences=flags.DEFINE_list('confidences', ['0'], 'Confidence weightings to try '
+                                    '(0: off; see classification.Decoded).'),
       saturations=flags.DEFINE_list('saturations', ['1', '1.1', '1.2', '1.3', '1.4', '1.5'],
                                     "Chroma gains to try (a regression model's setting)."),
       min_gain_db=flags.DEFINE_float('min_gain_db', 0.0, 'PSNR margin over gray '
@@ -161,9 +167,11 @@ def main(argv, args) -> int:
   adjustments = _numbers(args.adjustments.value, 'adjustments')
   temperatures = _numbers(args.temperatures.value, 'temperatures')
   saturations = _numbers(args.saturations.value, 'saturations')
+  confidences = _numbers(args.confidences.value, 'confidences')
   path = args.checkpoint.value
   _, variables, info = checkpoint.load_model(path)
-  settings = settings_grid(info['config'], adjustments, temperatures, saturations)
+  settings = settings_grid(info['config'], adjustments, temperatures, saturations,
+                           confidences)
   for setting in settings:  # One sentence for a bad value, before any scoring.
     tasks.inference_model(info['config'], **setting)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
@@ -173,7 +181,8 @@ def main(argv, args) -> int:
   choice, rule = choose(rows, args.min_gain_db.value)
   if args.export.value:
     checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
-                      adjustment=choice.get('adjustment'), saturation=choice['saturation'])
+                      adjustment=choice.get('adjustment'),
+                      confidence=choice.get('confidence'), saturation=choice['saturation'])
   os.makedirs(args.out.value, exist_ok=True)
   record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {
       'checkpoint': info['path'], 'step': info['step'],

@@ -185,6 +185,33 @@ def test_logit_adjustment_takes_back_the_rebalancing_bias():
     classification.Decoded(_FixedLogits(biased), bins, -1.0)
 
 
+def test_confidence_keeps_the_vivid_colour_where_the_network_is_sure():
+  bins = classification.ab_bins()
+  rng = np.random.default_rng(4)
+  logits = rng.normal(size=(6, 261)) * 2
+  logits[0, 17] += 40.0  # Sure of one bin: max p is about 1.
+  logits[1] = 0.0  # Knows nothing: max p = 1 / 261.
+  weights = rng.uniform(0.2, 5.0, 261)
+  decode = lambda confidence: np.asarray(classification.Decoded(
+      _FixedLogits(jnp.asarray(logits, jnp.float32)), bins, 0.2, adjustment=0.5,
+      class_weights=weights.astype(np.float32), confidence=confidence).apply({}, None)) * 128
+  # A float64 reference of the rule: weight min(1, k * max p) on the annealed
+  # mean at T = 0.2, the rest on the mean, of the adjusted distribution.
+  adjusted = logits - 0.5 * np.log(weights)
+  softmax = lambda x: np.exp(x - x.max(-1, keepdims=True)) / np.exp(
+      x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)
+  p = softmax(adjusted)
+  vivid, mean = softmax(adjusted / 0.2) @ bins, p @ bins
+  for k in (0.5, 3.0, 40.0):
+    weight = np.minimum(1.0, k * p.max(-1, keepdims=True))
+    np.testing.assert_allclose(decode(k), weight * vivid + (1 - weight) * mean, atol=1e-2)
+  np.testing.assert_allclose(decode(0.0), vivid, atol=1e-2)  # 0: off.
+  np.testing.assert_allclose(decode(3.0)[0], vivid[0], atol=1e-2)  # Sure: vivid.
+  assert np.abs(decode(3.0)[1] - mean[1]).max() < np.abs(vivid[1] - mean[1]).max() / 10
+  with pytest.raises(ValueError, match='confidence must be 0 .off. or more'):
+    classification.Decoded(_FixedLogits(logits), bins, 0.38, confidence=-1.0)
+
+
 def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():
   from colorjax import tune
   row = lambda a, psnr, cf: {'adjustment': a, 'temperature': 0.38, 'psnr': psnr,
@@ -253,14 +280,15 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   assert len(list((tmp_path / 'colorized').iterdir())) == 24
   # Tuning on the run's own held-out photos; the export decodes as chosen.
   result = run_module(['colorjax.tune', f'--checkpoint={workdir}', f'--out={tmp_path}/tune',
-                       '--adjustments=0,1', '--temperatures=0.38', '--min_gain_db=-99',
-                       f'--export={tmp_path}/tuned'])
+                       '--adjustments=0,1', '--temperatures=0.38', '--confidences=0,2',
+                       '--min_gain_db=-99', f'--export={tmp_path}/tuned'])
   record = json.load(open(f'{tmp_path}/tune/tune.json'))
-  assert len(record['rows']) == 2 and 0 < record['settings']['images'] < 24
+  assert len(record['rows']) == 4 and 0 < record['settings']['images'] < 24
   assert 'chosen' in result.stdout
   tuned, _, _ = checkpoint.load_model(f'{tmp_path}/tuned')
-  assert (tuned.adjustment, tuned.temperature) == (
-      record['choice']['adjustment'], record['choice']['temperature'])
+  assert (tuned.adjustment, tuned.temperature, tuned.confidence) == (
+      record['choice']['adjustment'], record['choice']['temperature'],
+      record['choice']['confidence'])
 
 
 def test_prior_command_counts_any_source_and_training_reuses_the_file(tmp_path, photo_folder):

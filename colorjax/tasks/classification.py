@@ -23,7 +23,7 @@ from colorjax.tasks import base
 class Classification(base.Task):
   """config.model.head = 'classification'."""
   name = 'classification'
-  decoding = ('temperature', 'adjustment', 'saturation')
+  decoding = ('temperature', 'adjustment', 'confidence', 'saturation')
 
   def create_model(self, config, *, dtype=jnp.float32, axis_name=None):
     return models.from_config(config['model'], dtype=dtype, axis_name=axis_name,
@@ -58,46 +58,54 @@ class Classification(base.Task):
   def store_decoding(self, record, settings):
     super().store_decoding(record, settings)
     record['classification'].update(
-        {k: float(settings[k]) for k in ('temperature', 'adjustment') if k in settings})
+        {k: float(settings[k]) for k in ('temperature', 'adjustment', 'confidence')
+         if k in settings})
 
-  def _decoded(self, config, net, temperature, adjustment, class_weights):
+  def _decoded(self, config, net, temperature, adjustment, confidence, class_weights):
     cls = config['classification']
     if temperature is None:
       temperature = cls['temperature']
     if adjustment is None:
       adjustment = cls.get('adjustment', 0.0)  # 0 for runs that predate it.
+    if confidence is None:
+      confidence = cls.get('confidence', 0.0)  # Likewise.
     if class_weights is None:
       class_weights = cls.get('class_weights') or None
     return classification.Decoded(net, classification.ab_bins(), temperature,
-                                  adjustment=adjustment, class_weights=class_weights)
+                                  adjustment=adjustment, confidence=confidence,
+                                  class_weights=class_weights)
 
-  def decoder(self, config, *, temperature=None, adjustment=None,
+  def decoder(self, config, *, temperature=None, adjustment=None, confidence=None,
               saturation: float = 1.0, class_weights=None):
-    decoded = self._decoded(config, None, temperature, adjustment, class_weights)
+    decoded = self._decoded(config, None, temperature, adjustment, confidence,
+                            class_weights)
     return lambda logits: base.saturate(decoded.decode(logits), saturation)
 
   def inference_model(self, config, *, dtype=jnp.float32,
                       temperature: float | None = None, adjustment: float | None = None,
-                      saturation: float | None = None, class_weights=None):
+                      confidence: float | None = None, saturation: float | None = None,
+                      class_weights=None):
     """The network decoded to normalised ab.
 
     Args:
       temperature: the annealed-mean temperature (default: the config's).
       adjustment: the logit adjustment (default: the config's); see
         `classification.Decoded`.
+      confidence: the confidence weighting (default: the config's, 0: off);
+        see `classification.Decoded`.
       saturation: chroma gain on the decoded ab (default: the config's, 1).
       class_weights: the rebalancing weights the network trained with
         (default: those its checkpoint stores in the config).
     """
     saturation = base.stored_saturation(config, saturation)
     net = self._decoded(config, self.create_model(config, dtype=dtype),
-                        temperature, adjustment, class_weights)
+                        temperature, adjustment, confidence, class_weights)
     return net if saturation == 1 else base.Saturated(net, saturation)
 
-  def tuning_grid(self, *, adjustments, temperatures, **unused):
+  def tuning_grid(self, *, adjustments, temperatures, confidences=(0.0,), **unused):
     del unused
-    return [{'adjustment': a, 'temperature': t, 'saturation': 1.0}
-            for a in adjustments for t in temperatures]
+    return [{'adjustment': a, 'temperature': t, 'confidence': c, 'saturation': 1.0}
+            for a in adjustments for t in temperatures for c in confidences]
 
 
 TASK = Classification()
