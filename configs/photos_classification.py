@@ -1,4 +1,4 @@
-"""The bundled model's recipe: the classification U-Net on both shared photo folders.
+"""The bundled model's first stage: the classification U-Net on both shared photo folders.
 
   python -m colorjax.main --config=configs/photos_classification.py
 
@@ -6,7 +6,8 @@ configs/unet_classification.py (the 16-32-64-128 U-Net predicting logits
 over the 261 in-gamut ab bins, rebalanced cross-entropy with lambda 0.5,
 64x64 crops rescaled 0.75-1.25, batch 32, Adam 1e-3 with 500 warm-up steps
 and cosine decay) on `../shared/data/train` and `../shared/data/train_more`,
-2% of each held out by the run's split. Then choose the decoding on those
+2% of each held out by the run's split. Its second stage is
+configs/photos_classification_128.py. Alone, choose its decoding on those
 held-out photos only:
 
   python -m colorjax.tune --checkpoint=runs/photos_classification \\
@@ -15,8 +16,9 @@ held-out photos only:
       --export=runs/photos_classification_tuned
 
 About 27 images/s on 2 CPU cores (1 h 30 min for 4,500 steps); writes
-runs/photos_classification/. The tuned export of step 4,500 is
-colorjax/pretrained (MODEL_CARD.md; RESULTS.md, "The bundle changes").
+runs/photos_classification/. The tuned export of step 4,500 was
+colorjax/pretrained on 2026-11-27 until the second stage replaced it
+(MODEL_CARD.md; RESULTS.md, "The bundle changes" and "The bundle changes again").
 """
 
 from configs import unet_classification

@@ -3,8 +3,9 @@
   python -m colorjax.main --config=configs/photos_classification.py
   python -m colorjax.main --config=configs/photos_classification_128.py
   python -m colorjax.tune --checkpoint=runs/photos_classification_128 \\
-      --adjustments=0,0.2,0.4,0.6,0.8,1 --temperatures=0.2,0.38,0.6,1 \\
-      --min_gain_db=0.5 --out=runs/photos_classification_128/tune \\
+      --adjustments=0.6,0.8,1 --temperatures=0.1,0.2,0.38,0.6 \\
+      --confidences=0,1,2,4 --min_gain_db=0.5 \\
+      --out=runs/photos_classification_128/tune \\
       --export=runs/photos_classification_128_tuned
 
 Starts from the parameters of runs/photos_classification (config.init_from;
@@ -14,7 +15,9 @@ batch: the same pixels per step as 32 crops of 64x64, with the context of a
 whole photo. The change that helped the hint model (RESULTS.md, "Colour
 hints"). 3,000 steps at a peak learning rate of 3e-4, sized for 2 CPU cores.
 The held-out split is the same as the first run's (same folders and
-split seed). Writes runs/photos_classification_128/.
+split seed). Writes runs/photos_classification_128/. The tuned export of
+step 3,000 is colorjax/pretrained (MODEL_CARD.md; RESULTS.md, "The bundle
+changes again").
 """
 
 from configs import photos_classification

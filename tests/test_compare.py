@@ -3,6 +3,7 @@
 import numpy as np
 from PIL import Image
 
+from colorjax import checkpoint
 from tests.conftest import run_module
 
 
@@ -11,7 +12,8 @@ def test_compare_puts_gray_each_model_and_truth_side_by_side(tmp_path, photo_fol
   result = run_module(['colorjax.compare', f'--data={photo_folder}',
                        f'--models=bundled,{tiny_run}', '--images=2',
                        '--resolution=native', f'--out={out}'])
-  assert 'columns gray | bundled (step 4500) |' in result.stdout
+  bundled_step = checkpoint.load_model(checkpoint.PRETRAINED)[2]['step']
+  assert f'columns gray | bundled (step {bundled_step}) |' in result.stdout
   assert result.stdout.strip().endswith('| ground truth')
   picture = np.asarray(Image.open(out))
   # Two rows of four 40x48 photos, each row scaled to the grid's row height.

@@ -18,7 +18,7 @@ from tests.conftest import run_module
 def test_bundled_model_is_the_default_and_adds_colour():
   model, variables, info = checkpoint.load_model(checkpoint.resolve(None))
   assert info['path'] == checkpoint.PRETRAINED
-  assert info['step'] == 4500 and info['config']['model']['widths'] == [16, 32, 64, 128]
+  assert info['step'] == 3000 and info['config']['model']['widths'] == [16, 32, 64, 128]
   resolution = colorize.default_resolution(info['config'])
   assert resolution == 128
   photo = skimage.data.coffee()  # Not in the training photos.
