@@ -107,9 +107,13 @@ def load(path: str, *, sharding: jax.sharding.Sharding | None = None):
   target = jax.tree.map(
       lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), metadata)
   state = checkpointer.restore(os.path.join(directory, 'state'), target)
-  config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(
-      os.path.join(directory, 'config'))
-  return state, config
+  return state, load_config(directory)
+
+
+def load_config(path: str) -> dict:
+  """The config dict a checkpoint's run was started with, without its arrays."""
+  return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(
+      os.path.join(os.path.abspath(step_dir(path)), 'config'))
 
 
 def load_model(path: str, *, dtype=None, temperature: float | None = None,

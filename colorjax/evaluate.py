@@ -238,6 +238,10 @@ def _define_flags():
           'checkpoint', None, 'A run directory or one step directory; overrides '
           '--workdir. With neither, the bundled model.'),
       data=flags.DEFINE_string('data', None, 'Folder of images, or tfds:NAME:SPLIT.'),
+      held_out=flags.DEFINE_string(
+          'held_out', None, 'Instead of --data: the photos the run in this directory '
+          'held out from training (its eval split), e.g. to choose between models '
+          'without looking at a test set.'),
       out=flags.DEFINE_string('out', None, 'Directory for metrics.json, per_image.csv, grid.png.'),
       resolution=flags.DEFINE_string(
           'resolution', 'auto', 'Working resolution: shorter side in pixels, "native", '
@@ -251,9 +255,11 @@ def _define_flags():
 
 
 def main(argv, args):
-  if not args.data.value or not args.out.value:
-    raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT) '
-                     'and the output folder with --out=DIR.')
+  if not (args.data.value or args.held_out.value) or not args.out.value:
+    raise ValueError('Name the photos with --data=FOLDER (or tfds:NAME:SPLIT, or '
+                     '--held_out=RUN_DIR) and the output folder with --out=DIR.')
+  if args.data.value and args.held_out.value:
+    raise ValueError('Pass --data or --held_out, not both.')
   counts = hint_counts(args.hints.value)
   path = checkpoint.resolve(args.checkpoint.value or args.workdir.value,
                             hints=counts != [0])
@@ -265,7 +271,10 @@ def main(argv, args):
   if counts != [0] and not colorizer.hinted:
     raise ValueError(f'{path} was not trained with colour hints; evaluate it '
                      'without --hints.')
-  source, names = sources.open_images(args.data.value, args.tfds_data_dir.value)
+  if args.held_out.value:
+    source, names = sources.held_out(checkpoint.load_config(args.held_out.value))
+  else:
+    source, names = sources.open_images(args.data.value, args.tfds_data_dir.value)
   by_count = {}
   for count in counts:
     result = evaluate(colorizer, source, names, resolution,
@@ -274,7 +283,8 @@ def main(argv, args):
     if count == counts[0]:
       summary, rows, grid, skipped = result
   settings = {'checkpoint': info['path'], 'step': info['step'],
-              'model': info['config']['model']['name'], 'data': args.data.value,
+              'model': info['config']['model']['name'],
+              'data': args.data.value or f'held out by {args.held_out.value}',
               'resolution': resolution, 'images': len(rows),
               'temperature': getattr(model, 'temperature', None),
               'adjustment': getattr(model, 'adjustment', None),
@@ -293,7 +303,7 @@ def main(argv, args):
     for count, scores in by_count.items():
       print(f'{count:>3} hints: PSNR {scores["model"]["psnr"]:.2f} dB '
             f'(gray {scores["gray"]["psnr"]:.2f})')
-  print(f'{len(rows)} images ({len(skipped)} skipped) from {args.data.value}, '
+  print(f'{len(rows)} images ({len(skipped)} skipped) from {settings["data"]}, '
         f'checkpoint step {info["step"]}, resolution {resolution}:')
   print(format_table(summary))
 

@@ -20,6 +20,7 @@ import os
 from typing import Sequence
 
 from absl import logging
+import ml_collections
 import numpy as np
 
 from colorjax import images
@@ -141,6 +142,14 @@ def open_source(data_config, split: str):
     return images.FileSource(sample_split(split))
   raise DataError(f'config.data.source must be "tfds", "folder" or "sample", '
                   f'not {kind!r}.')
+
+
+def held_out(config: dict):
+  """(source, names): the photos a run held out from training, i.e. the eval
+  split of the data its stored config dict names (for a folder source, the
+  photos its split kept back; for TFDS, its eval split)."""
+  source = open_source(ml_collections.ConfigDict(config['data']), 'eval')
+  return source, [source.describe(i) for i in range(len(source))]
 
 
 def open_images(data: str, tfds_data_dir: str | None = None):

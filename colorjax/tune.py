@@ -29,7 +29,6 @@ from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from colorjax import checkpoint
 from colorjax import colorize
@@ -42,10 +41,7 @@ from colorjax.errors import DataError
 
 def held_out_photos(config: dict, data: str | None):
   """(source, names): --data if given, else the eval split of the run's data."""
-  if data:
-    return sources.open_images(data)
-  source = sources.open_source(ml_collections.ConfigDict(config['data']), 'eval')
-  return source, [source.describe(i) for i in range(len(source))]
+  return sources.open_images(data) if data else sources.held_out(config)
 
 
 class _AllSettings:

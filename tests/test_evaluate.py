@@ -135,6 +135,7 @@ def test_tfds_source_is_evaluated(tiny_run):
     (['--resolution=big'], 'The resolution must be "native" or a positive number'),
     (['--data=tfds:cifar10'], 'A TFDS source is written tfds:NAME:SPLIT'),
     (['--data=/no/such/folder'], "The image folder '/no/such/folder' does not exist"),
+    (['--held_out=/no/such/run'], 'Pass --data or --held_out, not both.'),
 ])
 def test_user_mistakes_are_one_clear_line(tiny_run, mixed_folder, tmp_path, flags, message):
   args = ['colorjax.evaluate', f'--workdir={tiny_run}', f'--data={mixed_folder}',
@@ -168,6 +169,13 @@ def test_a_regression_model_tunes_its_saturation(tiny_run, tmp_path):
   np.testing.assert_allclose(
       tuned.apply(variables, l, train=False),
       np.clip(saturation * plain.apply(variables, l, train=False), -1, 1), atol=1e-6)
+  # evaluate --held_out scores the same photos as tune, with the same code.
+  result = run_module(['colorjax.evaluate', f'--checkpoint={tmp_path}/tuned',
+                       f'--held_out={tiny_run}', f'--out={tmp_path}/held_out'])
+  scored = json.load(open(f'{tmp_path}/held_out/metrics.json'))
+  assert scored['settings']['images'] == record['settings']['images']
+  assert scored['settings']['data'] == f'held out by {tiny_run}'
+  np.testing.assert_allclose(scored['model']['psnr'], record['choice']['psnr'], rtol=1e-6)
   # A bad value is one sentence; decoding settings of the other head are refused.
   result = run_module(['colorjax.tune', f'--checkpoint={tiny_run}', f'--out={tmp_path}/bad',
                        '--saturations=0'], check=False)
