@@ -1,5 +1,6 @@
-"""The bundled hint model (configs/photos_unet_hints_128.py), trained on
-more photos: both shared folders, 128x128 crops.
+"""The bundled hint model's third stage: the second
+(configs/photos_unet_hints_128.py) trained on more photos, both shared
+folders, 128x128 crops.
 
   python -m colorjax.main --config=configs/photos_unet_hints.py
   python -m colorjax.main --config=configs/photos_unet_hints_128.py
@@ -12,8 +13,10 @@ Starts from the parameters of runs/photos_unet_hints_128 (config.init_from)
 and trains 3,000 steps on `../shared/data/train` and `../shared/data/train_more`
 (2,367 more photos, with more streets and buildings: the mix the automatic
 bundle trained on), with the 128x128 fine-tuning settings of
-`photos_unet.fine_tune_on_128_crops`. The held-out split is this run's own.
-Writes runs/photos_unet_hints_more/.
+`photos_unet.fine_tune_on_128_crops`. The held-out split is this run's own
+(the second stage's 46 photos of `train` and 42 of `train_more`). Writes
+runs/photos_unet_hints_more/; its export is colorjax/pretrained_hints
+(MODEL_CARD.md; RESULTS.md, "Colour hints").
 """
 
 from configs import photos_unet
