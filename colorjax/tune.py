@@ -7,9 +7,9 @@ For a classification model, scores every combination of --adjustments,
 --temperatures and --confidences (see `classification.Decoded`); for a
 regression model, every --saturations (a chroma gain on its ab; see
 `tasks.base.Saturated`). Scores come from colorjax.evaluate's code on
---data, by default the run's own eval split (for a folder source, the photos held out from
-training; for TFDS its eval split, so pass a validation set with --data), and
-chooses the most colourful setting whose mean PSNR stays above the gray
+--data, by default the run's own eval split (for a folder source, the photos
+held out from training; for TFDS its eval split, so pass a validation set
+with --data), and chooses the most colourful setting whose mean PSNR stays above the gray
 baseline's by at least --min_gain_db. Nothing else is tuned on, so figures on
 other sets (Kodak24, CBSD68) stay clean.
 

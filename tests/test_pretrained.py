@@ -63,9 +63,10 @@ def test_bundled_hint_model_follows_a_hint(tmp_path):
   def window_ab(image, x, y):
     return skimage.color.rgb2lab(image)[y - 4:y + 5, x - 4:x + 5, 1:].mean((0, 1))
 
+  plain = colorizer.colorize(gray, 128)  # No hints: one colorization for all three.
   for x, y, rgb in ((300, 80, (40, 90, 220)), (300, 80, (60, 170, 60)),
                     (450, 250, (220, 40, 40))):
-    without = window_ab(colorizer.colorize(gray, 128), x, y)
+    without = window_ab(plain, x, y)
     a, b = window_ab(colorizer.colorize(gray, 128, hints=[(x, y, rgb)]), x, y)
     want = skimage.color.rgb2lab(np.asarray([[rgb]], np.uint8))[0, 0, 1:]
     turn = np.degrees(np.arctan2(b, a) - np.arctan2(want[1], want[0]))
