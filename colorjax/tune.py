@@ -10,8 +10,12 @@ regression model, every --saturations (a chroma gain on its ab; see
 --data, by default the run's own eval split (for a folder source, the photos
 held out from training; for TFDS its eval split, so pass a validation set
 with --data), and chooses the most colourful setting whose mean PSNR stays above the gray
-baseline's by at least --min_gain_db. Nothing else is tuned on, so figures on
-other sets (Kodak24, CBSD68) stay clean.
+baseline's by at least --min_gain_db and, with --min_folder_gain_db, whose
+mean PSNR on each folder's photos alone stays above gray's by that much (a
+run trained on 'A,B' holds out photos of both; a setting that helps on A's
+photos can hide a loss on B's in the mean). Nothing else is tuned on, so
+figures on other sets (Kodak24, CBSD68) stay clean. A hint-conditioned model
+is scored with --hints simulated hints per photo (as colorjax.evaluate's).
 
 Writes tune.json (every setting's scores, the choice and the run's settings)
 to --out and prints the table; with --export, also the model with the chosen
@@ -44,6 +48,23 @@ def held_out_photos(config: dict, data: str | None):
   return sources.open_images(data) if data else sources.held_out(config)
 
 
+def folder_of(config: dict, data: str | None):
+  """A function from a photo's name (as `held_out_photos` gives it) to the
+  folder it came from: for the run's own split, which of the folders in its
+  config.data.folder ('A,B') holds it; for --data, its first subfolder ('.'
+  for the photos directly inside); for TFDS, the dataset."""
+  if data:
+    if data.startswith('tfds:'):
+      return lambda name: data
+    return lambda name: name.split(os.sep)[0] if os.sep in name else '.'
+  folders = [f for f in (config['data'].get('folder') or '').split(',') if f]
+  def folder(name: str) -> str:
+    inside = [f for f in folders
+              if os.path.abspath(name).startswith(os.path.abspath(f).rstrip(os.sep) + os.sep)]
+    return max(inside, key=len) if inside else config['data'].get('source', '?')
+  return folder
+
+
 class _AllSettings:
   """A network decoded with every setting at once: `apply` returns their
   normalised ab side by side, [..., 2 * len(settings)], so each photo goes
@@ -71,13 +92,18 @@ def settings_grid(config: dict, adjustments, temperatures, saturations,
 
 
 def score_settings(config: dict, variables, source, names, resolution, settings,
-                   log=sys.stderr) -> tuple[list[dict], int]:
+                   log=sys.stderr, folder=None, hint_count: int = 0) -> tuple[list[dict], int]:
   """One row of mean scores (and the gray baseline's PSNR) per setting, and
   how many photos were scored.
 
   Args:
     config, variables: a checkpoint's (`checkpoint.load_model`).
     settings: from `settings_grid`.
+    folder: name -> folder (`folder_of`); each row then also holds
+      'folders': {folder: {'images', 'psnr', 'gray_psnr'}}.
+    hint_count: for a hint-conditioned model, score with this many hints
+      simulated from each photo's truth (`evaluate.photo_hints`, as
+      `colorjax.evaluate --hints`).
   """
   colorizer = colorize.Colorizer(_AllSettings(config, settings), variables)
   evaluators = [evaluate.Evaluator(colorizer, resolution) for _ in settings]
@@ -87,7 +113,9 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
     except DataError as e:
       print(f'Skipping {name}: {e}', file=log)
       continue
-    ab = colorizer.predict_ab(colorizer.lightness(rgb[None]), resolution)
+    given = (evaluate.photo_hints(rgb, name, hint_count, resolution)
+             if hint_count else None)
+    ab = colorizer.predict_ab(colorizer.lightness(rgb[None]), resolution, given)
     for k, evaluator in enumerate(evaluators):
       evaluator.add(name, rgb, ab=ab[..., 2 * k:2 * k + 2])
     if (index + 1) % 10 == 0:
@@ -102,28 +130,59 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
     rows.append({**setting, 'psnr': scores['psnr'], 'gray_psnr': gray['psnr'],
                  'ssim': scores['ssim'], 'colorfulness': scores['colorfulness'],
                  'colorfulness_gt': scores['colorfulness_gt']})
+    if folder:
+      rows[-1]['folders'] = _folder_means(evaluator.rows, folder)
     print(format_row(rows[-1]), file=log, flush=True)
   return rows, len(evaluators[0].rows)
 
 
-def choose(rows: list[dict], min_gain_db: float = 0.0) -> tuple[dict, str]:
-  """The most colourful row whose PSNR beats gray's by min_gain_db, and why;
-  the row with the best PSNR when none does."""
-  eligible = [r for r in rows if r['psnr'] - r['gray_psnr'] >= min_gain_db]
-  if eligible:
-    return (max(eligible, key=lambda r: r['colorfulness']),
-            f'the most colourful setting with PSNR at least {min_gain_db} dB above gray')
-  return (max(rows, key=lambda r: r['psnr']),
-          f'no setting is {min_gain_db} dB above gray; the best PSNR')
+def _folder_means(per_image: list[dict], folder) -> dict[str, dict]:
+  groups = {}
+  for row in per_image:
+    groups.setdefault(folder(row['image']), []).append(row)
+  return {name: {'images': len(group),
+                 'psnr': float(sum(r['psnr'] for r in group) / len(group)),
+                 'gray_psnr': float(sum(r['gray_psnr'] for r in group) / len(group))}
+          for name, group in sorted(groups.items())}
+
+
+def worst_folder_gain(row: dict) -> float:
+  """The lowest PSNR gain over gray of any folder's photos in a scored row."""
+  return min(f['psnr'] - f['gray_psnr'] for f in row['folders'].values())
+
+
+def choose(rows: list[dict], min_gain_db: float = 0.0,
+           min_folder_gain_db: float | None = None) -> tuple[dict, str]:
+  """The most colourful row whose PSNR beats gray's by min_gain_db (and, if
+  min_folder_gain_db is set, whose every folder beats gray's by that), and
+  why; when none does, the row with the best PSNR (the best worst folder,
+  with the folder condition)."""
+  def eligible(row):
+    if row['psnr'] - row['gray_psnr'] < min_gain_db:
+      return False
+    return min_folder_gain_db is None or worst_folder_gain(row) >= min_folder_gain_db
+  rule = f'PSNR at least {min_gain_db} dB above gray'
+  if min_folder_gain_db is not None:
+    rule += f' and at least {min_folder_gain_db} dB above it on every folder'
+  passing = [r for r in rows if eligible(r)]
+  if passing:
+    return max(passing, key=lambda r: r['colorfulness']), f'the most colourful setting with {rule}'
+  if min_folder_gain_db is not None:
+    return (max(rows, key=worst_folder_gain),
+            f'no setting has {rule}; the best PSNR on the worst folder')
+  return max(rows, key=lambda r: r['psnr']), f'no setting has {rule}; the best PSNR'
 
 
 def format_row(row: dict) -> str:
   setting = ' '.join(f'{k} {row[k]:<5g}'
                      for k in ('adjustment', 'temperature', 'confidence', 'saturation')
                      if k in row and not (k == 'saturation' and 'adjustment' in row))
-  return (f'{setting} PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
+  line = (f'{setting} PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
           f'{row["colorfulness"]:.1f} = {row["colorfulness"] / row["colorfulness_gt"]:.0%} '
           'of the truth\'s')
+  if len(row.get('folders', {})) > 1:
+    line += '; worst folder {:+.2f} dB'.format(worst_folder_gain(row))
+  return line
 
 
 def _define_flags():
@@ -145,8 +204,13 @@ def _define_flags():
                                     '(0: off; see classification.Decoded).'),
       saturations=flags.DEFINE_list('saturations', ['1', '1.1', '1.2', '1.3', '1.4', '1.5'],
                                     "Chroma gains to try (a regression model's setting)."),
+      hints=flags.DEFINE_integer('hints', 0, 'Score with this many colour hints per '
+                                 'photo (a hint-conditioned model; see colorjax.evaluate).'),
       min_gain_db=flags.DEFINE_float('min_gain_db', 0.0, 'PSNR margin over gray '
-                                     'that a setting must keep.'))
+                                     'that a setting must keep.'),
+      min_folder_gain_db=flags.DEFINE_float(
+          'min_folder_gain_db', None, 'PSNR margin over gray that a setting must also '
+          "keep on each folder's photos alone (default: no such condition)."))
 
 
 def _numbers(values: list[str], flag: str) -> list[float]:
@@ -164,6 +228,8 @@ def main(argv, args) -> int:
   temperatures = _numbers(args.temperatures.value, 'temperatures')
   saturations = _numbers(args.saturations.value, 'saturations')
   confidences = _numbers(args.confidences.value, 'confidences')
+  if args.hints.value < 0:
+    raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
   _, variables, info = checkpoint.load_model(path)
   settings = settings_grid(info['config'], adjustments, temperatures, saturations,
@@ -172,9 +238,10 @@ def main(argv, args) -> int:
     tasks.inference_model(info['config'], **setting)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   source, names = held_out_photos(info['config'], args.data.value)
-  rows, images = score_settings(info['config'], variables, source, names,
-                                resolution, settings)
-  choice, rule = choose(rows, args.min_gain_db.value)
+  rows, images = score_settings(info['config'], variables, source, names, resolution,
+                                settings, folder=folder_of(info['config'], args.data.value),
+                                hint_count=args.hints.value)
+  choice, rule = choose(rows, args.min_gain_db.value, args.min_folder_gain_db.value)
   if args.export.value:
     checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
                       adjustment=choice.get('adjustment'),
@@ -183,6 +250,7 @@ def main(argv, args) -> int:
   record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {
       'checkpoint': info['path'], 'step': info['step'],
       'data': args.data.value or "the run's eval split", 'images': images,
+      'hints': args.hints.value,
       'resolution': resolution, 'export': args.export.value,
       'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
       'device': jax.devices()[0].device_kind}}

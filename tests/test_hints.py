@@ -157,6 +157,11 @@ def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
   assert sweep['8']['model']['psnr'] != sweep['0']['model']['psnr']
   assert sweep['8']['gray'] == sweep['0']['gray']  # The baseline ignores hints.
   assert (out / 'psnr_vs_hints.png').exists() and ' 8 hints: PSNR' in result.stdout
+  # colorjax.tune --hints scores a decoding with the same hints as evaluate.
+  run_module(['colorjax.tune', f'--checkpoint={run}', f'--data={folder}',
+              f'--out={tmp_path}/tune', '--saturations=1', '--hints=8', '--resolution=32'])
+  [row] = json.loads((tmp_path / 'tune' / 'tune.json').read_text())['rows']
+  np.testing.assert_allclose(row['psnr'], sweep['8']['model']['psnr'], rtol=1e-6)
   bad = run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
                     f'--out={out}', '--hints=two'], check=False)
   assert bad.returncode == 1 and bad.stderr.count('error: ') == 1
