@@ -3,10 +3,10 @@
   python -m colorjax.main --config=configs/photos_classification.py
   python -m colorjax.main --config=configs/photos_classification_128.py
   python -m colorjax.tune --checkpoint=runs/photos_classification_128 \\
-      --adjustments=0.6,0.8,1 --temperatures=0.1,0.2,0.38,0.6 \\
-      --confidences=0,1,2,4 --min_gain_db=0.5 \\
-      --out=runs/photos_classification_128/tune \\
-      --export=runs/photos_classification_128_tuned
+      --adjustments=0.6,0.8,1,1.2 --temperatures=0.2,0.38,0.6,0.8 \\
+      --confidences=0,1,2,4,8 --min_gain_db=0.5 --min_folder_gain_db=0.2 \\
+      --out=runs/photos_classification_128/tune_folders \\
+      --export=runs/photos_classification_128_folders
 
 Starts from the parameters of runs/photos_classification (config.init_from;
 4,500 steps on 64x64 crops) and trains on 128x128 crops of the same photos
