@@ -121,6 +121,18 @@ class Evaluator:
     return out
 
 
+def folder_means(rows: list[dict], folder) -> dict[str, dict]:
+  """Mean PSNR of the model and of gray per folder: per-image rows (as
+  `Evaluator.rows`) grouped by folder(name) (`sources.folder_of`)."""
+  groups = {}
+  for row in rows:
+    groups.setdefault(folder(row['image']), []).append(row)
+  return {name: {'images': len(group),
+                 'psnr': float(np.mean([r['psnr'] for r in group])),
+                 'gray_psnr': float(np.mean([r['gray_psnr'] for r in group]))}
+          for name, group in sorted(groups.items())}
+
+
 def grid_image(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
   """Rows of same-size images side by side (gray | prediction | truth, or more
   columns), each row scaled to one height, on white."""
@@ -272,9 +284,12 @@ def main(argv, args):
     raise ValueError(f'{path} was not trained with colour hints; evaluate it '
                      'without --hints.')
   if args.held_out.value:
-    source, names = sources.held_out(checkpoint.load_config(args.held_out.value))
+    held_out_config = checkpoint.load_config(args.held_out.value)
+    source, names = sources.held_out(held_out_config)
+    folder = sources.folder_of(held_out_config, None)
   else:
     source, names = sources.open_images(args.data.value, args.tfds_data_dir.value)
+    folder = sources.folder_of(None, args.data.value)
   by_count = {}
   for count in counts:
     result = evaluate(colorizer, source, names, resolution,
@@ -294,6 +309,9 @@ def main(argv, args):
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
               'device': jax.devices()[0].device_kind}
+  by_folder = folder_means(rows, folder)
+  if len(by_folder) > 1:
+    settings['by_folder'] = by_folder
   if colorizer.hinted:
     settings['hints'] = counts[0]
     settings['by_hints'] = {str(n): s for n, s in by_count.items()}
@@ -306,6 +324,11 @@ def main(argv, args):
   print(f'{len(rows)} images ({len(skipped)} skipped) from {settings["data"]}, '
         f'checkpoint step {info["step"]}, resolution {resolution}:')
   print(format_table(summary))
+  if len(by_folder) > 1:
+    for name, scores in by_folder.items():
+      count = scores['images']
+      print(f'{name}, {count} image{"s" if count != 1 else ""}: PSNR {scores["psnr"]:.2f} dB '
+            f'(gray {scores["gray_psnr"]:.2f}, {scores["psnr"] - scores["gray_psnr"]:+.2f})')
 
 
 def cli():

@@ -167,6 +167,24 @@ def open_images(data: str, tfds_data_dir: str | None = None):
   return images.FileSource(paths), [os.path.relpath(p, data) for p in paths]
 
 
+def folder_of(config: dict | None, data: str | None):
+  """A function from a photo's name (as `held_out` or `open_images` gives
+  it) to the folder it came from: with `data` (--data), its first subfolder
+  ('.' for the photos directly inside; the dataset for TFDS); without, which
+  of the folders in the run's config.data.folder ('A,B') holds it."""
+  if data:
+    if data.startswith('tfds:'):
+      return lambda name: data
+    return lambda name: name.split(os.sep)[0] if os.sep in name else '.'
+  folders = [f for f in (config['data'].get('folder') or '').split(',') if f]
+
+  def folder(name: str) -> str:
+    inside = [f for f in folders
+              if os.path.abspath(name).startswith(os.path.abspath(f).rstrip(os.sep) + os.sep)]
+    return max(inside, key=len) if inside else config['data'].get('source', '?')
+  return folder
+
+
 # -------------------------------------------------------------------- scan --
 
 def scan(source, *, gray_threshold: float, name: str) -> np.ndarray:

@@ -48,23 +48,6 @@ def held_out_photos(config: dict, data: str | None):
   return sources.open_images(data) if data else sources.held_out(config)
 
 
-def folder_of(config: dict, data: str | None):
-  """A function from a photo's name (as `held_out_photos` gives it) to the
-  folder it came from: for the run's own split, which of the folders in its
-  config.data.folder ('A,B') holds it; for --data, its first subfolder ('.'
-  for the photos directly inside); for TFDS, the dataset."""
-  if data:
-    if data.startswith('tfds:'):
-      return lambda name: data
-    return lambda name: name.split(os.sep)[0] if os.sep in name else '.'
-  folders = [f for f in (config['data'].get('folder') or '').split(',') if f]
-  def folder(name: str) -> str:
-    inside = [f for f in folders
-              if os.path.abspath(name).startswith(os.path.abspath(f).rstrip(os.sep) + os.sep)]
-    return max(inside, key=len) if inside else config['data'].get('source', '?')
-  return folder
-
-
 class _AllSettings:
   """A network decoded with every setting at once: `apply` returns their
   normalised ab side by side, [..., 2 * len(settings)], so each photo goes
@@ -99,7 +82,7 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
   Args:
     config, variables: a checkpoint's (`checkpoint.load_model`).
     settings: from `settings_grid`.
-    folder: name -> folder (`folder_of`); each row then also holds
+    folder: name -> folder (`sources.folder_of`); each row then also holds
       'folders': {folder: {'images', 'psnr', 'gray_psnr'}}.
     hint_count: for a hint-conditioned model, score with this many hints
       simulated from each photo's truth (`evaluate.photo_hints`, as
@@ -131,19 +114,9 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
                  'ssim': scores['ssim'], 'colorfulness': scores['colorfulness'],
                  'colorfulness_gt': scores['colorfulness_gt']})
     if folder:
-      rows[-1]['folders'] = _folder_means(evaluator.rows, folder)
+      rows[-1]['folders'] = evaluate.folder_means(evaluator.rows, folder)
     print(format_row(rows[-1]), file=log, flush=True)
   return rows, len(evaluators[0].rows)
-
-
-def _folder_means(per_image: list[dict], folder) -> dict[str, dict]:
-  groups = {}
-  for row in per_image:
-    groups.setdefault(folder(row['image']), []).append(row)
-  return {name: {'images': len(group),
-                 'psnr': float(sum(r['psnr'] for r in group) / len(group)),
-                 'gray_psnr': float(sum(r['gray_psnr'] for r in group) / len(group))}
-          for name, group in sorted(groups.items())}
 
 
 def worst_folder_gain(row: dict) -> float:
@@ -239,7 +212,7 @@ def main(argv, args) -> int:
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   source, names = held_out_photos(info['config'], args.data.value)
   rows, images = score_settings(info['config'], variables, source, names, resolution,
-                                settings, folder=folder_of(info['config'], args.data.value),
+                                settings, folder=sources.folder_of(info['config'], args.data.value),
                                 hint_count=args.hints.value)
   choice, rule = choose(rows, args.min_gain_db.value, args.min_folder_gain_db.value)
   if args.export.value:

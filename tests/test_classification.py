@@ -1,7 +1,5 @@
 """The classification head: bins, soft targets, rebalancing, annealed mean, prior."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -233,15 +231,6 @@ def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():
   assert chosen['adjustment'] == 0.3 and 'every folder' in rule
   chosen, rule = tune.choose(rows, min_folder_gain_db=1.0)
   assert chosen['adjustment'] == 0.3 and 'worst folder' in rule
-
-
-def test_tuning_groups_held_out_photos_by_the_folder_they_came_from(tmp_path):
-  from colorjax import tune
-  a, b = str(tmp_path / 'train'), str(tmp_path / 'train_more')
-  folder = tune.folder_of({'data': {'source': 'folder', 'folder': f'{a},{b}'}}, None)
-  assert folder(f'{b}/streets/1.jpg') == b and folder(f'{a}/x/2.png') == a
-  folder = tune.folder_of({'data': {}}, str(tmp_path))
-  assert folder(os.path.join('kodak', '1.png')) == 'kodak' and folder('2.png') == '.'
 
 
 def test_nearest_bin_lookup_equals_a_full_search():

@@ -54,6 +54,7 @@ def test_command_writes_metrics_csv_and_grid(tiny_run, mixed_folder, tmp_path):
   assert settings['images'] == 7 and settings['skipped'] == 1
   assert 'z_broken.jpg' in settings['skipped_images']
   assert settings['grid_images'] == ['0.png', '1.png', '2.png']
+  assert 'by_folder' not in settings  # One folder: nothing to split.
   # The gray baseline has no colour; ground truth is the same for both.
   assert report['gray']['colorfulness'] < 0.5
   assert report['gray']['colorfulness_gt'] == report['model']['colorfulness_gt']
@@ -64,6 +65,29 @@ def test_command_writes_metrics_csv_and_grid(tiny_run, mixed_folder, tmp_path):
   grid = np.asarray(Image.open(os.path.join(out, 'grid.png')))
   assert grid.shape[0] == 3 * 160
   assert 'psnr' in result.stdout and 'gray' in result.stdout
+
+
+def test_scores_are_also_given_per_folder(tiny_run, tmp_path):
+  """A run trained on 'A,B' holds out photos of both, and a folder of sets
+  has subfolders: the mean over all can hide a loss on one of them."""
+  a, b = str(tmp_path / 'train'), str(tmp_path / 'train_more')
+  folder = sources.folder_of({'data': {'source': 'folder', 'folder': f'{a},{b}'}}, None)
+  assert folder(f'{b}/streets/1.jpg') == b and folder(f'{a}/x/2.png') == a
+  folder = sources.folder_of(None, str(tmp_path))
+  assert folder(os.path.join('kodak', '1.png')) == 'kodak' and folder('2.png') == '.'
+  for i, name in enumerate(('kodak', 'kodak', 'mcmaster')):
+    os.makedirs(tmp_path / 'sets' / name, exist_ok=True)
+    Image.fromarray(photo_crops(1, 40, 48, seed=i)[0]).save(tmp_path / 'sets' / name / f'{i}.png')
+  result = run_module(['colorjax.evaluate', f'--workdir={tiny_run}', f'--data={tmp_path}/sets',
+                       f'--out={tmp_path}/eval', '--resolution=32'])
+  report = json.load(open(tmp_path / 'eval' / 'metrics.json'))
+  rows = list(csv.DictReader(open(tmp_path / 'eval' / 'per_image.csv')))
+  by_folder = report['settings']['by_folder']
+  assert sorted(by_folder) == ['kodak', 'mcmaster'] and by_folder['kodak']['images'] == 2
+  assert by_folder['mcmaster']['psnr'] == pytest.approx(float(rows[2]['psnr']))
+  assert by_folder['kodak']['gray_psnr'] == pytest.approx(
+      np.mean([float(r['gray_psnr']) for r in rows[:2]]))
+  assert 'mcmaster, 1 image: PSNR' in result.stdout
 
 
 def test_shape_buckets_bound_the_compilations(tiny_run, mixed_folder):
