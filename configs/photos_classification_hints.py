@@ -18,7 +18,7 @@ the held-out photos (`--held_out`) before any test set. Writes
 runs/photos_classification_hints/. Measured so far (RESULTS.md, "A
 classification head reading hints"): a run cut to 3,000 steps
 (--config.num_train_steps=3000), below the bundled hint model at every
-hint count.
+hint count, also after its 128x128 stage (photos_classification_hints_128).
 """
 
 from configs import photos_classification
