@@ -118,7 +118,7 @@ def load_config(path: str) -> dict:
 
 def load_model(path: str, *, dtype=None, temperature: float | None = None,
                adjustment: float | None = None, confidence: float | None = None,
-               saturation: float | None = None):
+               saturation: float | None = None, **propagation):
   """The network and variables of a checkpoint, ready for inference.
 
   Args:
@@ -132,6 +132,9 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       stored config's, 0: off); see `classification.Decoded`.
     saturation: chroma gain on the ab of either head (default: its stored
       config's, 1); see `tasks.base.Saturated`.
+    **propagation: hint_spread, hint_lightness, hint_reach of a
+      hint-conditioned model (default: its stored config's; none stored:
+      off); see `hints.propagate`.
 
   Returns:
     (model, variables, info): `model.apply(variables, l, train=False)` gives
@@ -146,7 +149,7 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
   model = tasks.inference_model(config, dtype=dtype or jax.numpy.float32,
                                 temperature=temperature, adjustment=adjustment,
                                 confidence=confidence,
-                                saturation=saturation)
+                                saturation=saturation, **propagation)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
                             'path': step_dir(path)}
@@ -154,7 +157,8 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
 
 def export(path: str, destination: str, *, bfloat16: bool = False,
            temperature: float | None = None, adjustment: float | None = None,
-           confidence: float | None = None, saturation: float | None = None) -> str:
+           confidence: float | None = None, saturation: float | None = None,
+           **propagation) -> str:
   """Writes a checkpoint's inference part (params, batch_stats, step, config)
   to `destination`, a folder that `load_model` reads like a step directory.
 
@@ -162,8 +166,9 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   the discriminator. With bfloat16, floating-point arrays are stored in
   bfloat16 (half the size); `load_model` computes in float32 all the same.
   A classification model's `temperature`, `adjustment` and `confidence`, and any model's
-  `saturation`, when given, become its stored defaults (e.g. those
-  `colorjax.tune` chose).
+  `saturation`, and a hint-conditioned model's propagation (hint_spread,
+  hint_lightness, hint_reach), when given, become its stored defaults (e.g.
+  those `colorjax.tune` chose).
 
   Raises:
     ValueError: decoding settings for a regression model, or ones it cannot use.
@@ -180,7 +185,10 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
                      f'{" or ".join(unusable)}; it decodes with '
                      f'{", ".join(task.decoding)} only.')
   task.store_decoding(config, settings)
-  task.inference_model(config)  # Checks the settings before anything is written.
+  for key, value in propagation.items():
+    if value is not None:
+      config.setdefault('hints', {})[key] = float(value)
+  tasks.inference_model(config)  # Checks the settings before anything is written.
   destination = os.path.abspath(destination)
   inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}
   if bfloat16:

@@ -238,9 +238,10 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str,
 
 
 def define_decoding_flags() -> dict:
-  """--temperature, --adjustment and --confidence, how a classification model decodes, and
-  --saturation for any model (by default as its checkpoint stores), for the
-  commands that load a model."""
+  """--temperature, --adjustment and --confidence, how a classification model decodes,
+  --saturation for any model and --hint_spread, --hint_lightness and
+  --hint_reach for a hint model (by default as its checkpoint stores), for
+  the commands that load a model."""
   return {
       'temperature': flags.DEFINE_float(
           'temperature', None, 'Annealed-mean temperature of a classification '
@@ -256,7 +257,23 @@ def define_decoding_flags() -> dict:
           'mean colour where it is not.'),
       'saturation': flags.DEFINE_float(
           'saturation', None, "Chroma gain on any model's colours (default: "
-          "its checkpoint's, 1); above 1 is more colourful, at some PSNR.")}
+          "its checkpoint's, 1); above 1 is more colourful, at some PSNR."),
+      'hint_spread': flags.DEFINE_float(
+          'hint_spread', None, "A hint model's propagation (default: its "
+          "checkpoint's; 0: off): how far a hint's colour carries to pixels of "
+          "its lightness, as a share of the shorter side (see hints.propagate)."),
+      'hint_lightness': flags.DEFINE_float(
+          'hint_lightness', None, 'How close in normalised lightness (-1..1) a '
+          "pixel must be to take a hint's colour (default: its checkpoint's)."),
+      'hint_reach': flags.DEFINE_float(
+          'hint_reach', None, "How far the propagated colour replaces the network's "
+          "(default: its checkpoint's; higher is further).")}
+
+
+def decoding_settings(args) -> dict:
+  """The values of `define_decoding_flags`' flags, as `checkpoint.load_model` takes them."""
+  return {k: getattr(args, k).value for k in
+          ('temperature', 'adjustment', 'confidence', 'saturation') + hints_lib.PROPAGATION_KEYS}
 
 
 def _define_flags():
@@ -319,9 +336,7 @@ def main(argv, args) -> int:
     print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
   model, variables, info = checkpoint.load_model(
       checkpoint.resolve(args.checkpoint.value, hints=bool(args.hints.value)),
-      temperature=args.temperature.value,
-      adjustment=args.adjustment.value, confidence=args.confidence.value,
-      saturation=args.saturation.value)
+      **decoding_settings(args))
   resolution = parse_resolution(args.resolution.value, info['config'])
   colorizer = Colorizer(model, variables)
   given = hints_lib.load_file(args.hints.value) if args.hints.value else None

@@ -275,9 +275,7 @@ def main(argv, args):
   counts = hint_counts(args.hints.value)
   path = checkpoint.resolve(args.checkpoint.value or args.workdir.value,
                             hints=counts != [0])
-  model, variables, info = checkpoint.load_model(
-      path, temperature=args.temperature.value, adjustment=args.adjustment.value,
-      confidence=args.confidence.value, saturation=args.saturation.value)
+  model, variables, info = checkpoint.load_model(path, **colorize.decoding_settings(args))
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   colorizer = colorize.Colorizer(model, variables)
   if counts != [0] and not colorizer.hinted:
@@ -305,6 +303,7 @@ def main(argv, args):
               'adjustment': getattr(model, 'adjustment', None),
               'confidence': getattr(model, 'confidence', None),
               'saturation': getattr(model, 'saturation', 1.0),
+              'hint_propagation': getattr(model, 'settings', None),
               'skipped': len(skipped), 'skipped_images': dict(skipped),
               'grid_images': [r['image'] for r in rows[:args.grid_images.value]],
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),

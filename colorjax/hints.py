@@ -17,6 +17,9 @@ first N of one sequence. A person's hints are
 points with a colour (`from_points`; in a JSON file, `load_file`), of which
 only hue and saturation count. `reads_hints` tells a hint-conditioned network
 from its variables, and `resize` carries hint maps to the working size.
+At inference, `propagate` (a hint model's stored setting, chosen by
+colorjax.tune on held-out photos) carries each hint's colour further across
+pixels of its lightness than the network alone does.
 """
 
 import json
@@ -145,6 +148,120 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
   total = images.resize(hint_ab * mask, height, width)
   small_mask = (weight > 1e-3).astype(np.float32)
   return np.where(small_mask > 0, total / np.maximum(weight, 1e-3), 0.0), small_mask
+
+
+# Hint propagation: a network trained on 2 CPU cores carries a hint's colour
+# only a short way (on held-out photos, moving each prediction to the hints'
+# own values where they lie gains 0.06 dB at 10 hints), while Levin, Lischinski
+# and Weiss's "Colorization using Optimization" (SIGGRAPH 2004) observation,
+# that neighbouring pixels of similar lightness share a colour, carries it
+# across a whole region. `propagate` blends the network's colours towards the
+# hints' by that affinity; the network still decides wherever no hint is near.
+PROPAGATION_KEYS = ('hint_spread', 'hint_lightness', 'hint_reach')
+_CELLS_PER_SIGMA = 8  # Hints are pooled into square cells of sigma / 8 pixels.
+_BLOCK_ROWS = 8  # Pixels are weighed against the cells this many rows at a time.
+
+
+def propagate(x, ab, *, spread: float, lightness: float, reach: float):
+  """The network's ab moved towards nearby hints of similar lightness.
+
+  Every pixel p takes, from the hints (pooled into cells: their mean
+  position, lightness and ab, weighted by the hinted pixels they hold), the
+  affinity w(p, c) = exp(-|p - c|^2 / (2 s^2) - (l_p - l_c)^2 / (2 lightness^2))
+  with s = spread x the image's shorter side, their w-weighted mean colour,
+  and the blend weight (max_c w(p, c)) ** (1 / reach): 1 on a hint, falling
+  towards 0 (the network's own colour) away from any hint of its lightness.
+
+  Args:
+    x: the network's input [batch, h, w, 4] (`network_input`: l, hint ab, mask).
+    ab: the network's normalised ab [batch, h, w, 2].
+    spread, lightness, reach: see above; all positive.
+
+  Returns:
+    normalised ab [batch, h, w, 2]; `ab` itself where no hint is given.
+  """
+  height, width = x.shape[1:3]
+  sigma = spread * min(height, width)
+  cell = max(1, round(sigma / _CELLS_PER_SIGMA))
+  rows, cols = -(-height // cell), -(-width // cell)
+  yy, xx = jnp.meshgrid(jnp.arange(height, dtype=jnp.float32),
+                        jnp.arange(width, dtype=jnp.float32), indexing='ij')
+
+  def one(x, ab):
+    mask = x[..., 3:]
+    # Per cell: hinted pixels, and their summed position, lightness and ab.
+    parts = jnp.concatenate([mask, mask * yy[..., None], mask * xx[..., None],
+                             mask * x[..., :1], mask * x[..., 1:3]], axis=-1)
+    parts = jnp.pad(parts, ((0, rows * cell - height), (0, cols * cell - width), (0, 0)))
+    sums = parts.reshape(rows, cell, cols, cell, -1).sum((1, 3)).reshape(rows * cols, -1)
+    count = sums[:, 0]
+    means = sums[:, 1:] / jnp.maximum(count, 1e-6)[:, None]  # y, x, l, a, b.
+    valid = count > 0
+
+    def block(pixels):  # [n, 3]: y, x, l -> (blend weight [n, 1], hint colour [n, 2]).
+      d2 = ((pixels[:, None, :2] - means[None, :, :2]) ** 2).sum(-1)
+      dl = (pixels[:, None, 2] - means[None, :, 2]) ** 2
+      log_w = jnp.where(valid[None], -d2 / (2 * sigma ** 2) - dl / (2 * lightness ** 2),
+                        -jnp.inf)
+      top = jnp.max(log_w, axis=1, keepdims=True)
+      share = jnp.exp(log_w - jnp.where(jnp.isfinite(top), top, 0.0)) * count[None]
+      colour = share @ means[:, 3:] / jnp.maximum(share.sum(1, keepdims=True), 1e-12)
+      return jnp.exp(top / reach), colour
+
+    pad_rows = -(-height // _BLOCK_ROWS) * _BLOCK_ROWS - height
+    pixels = jnp.stack([yy, xx, x[..., 0]], axis=-1)
+    pixels = jnp.pad(pixels, ((0, pad_rows), (0, 0), (0, 0)))
+    weight, colour = jax.lax.map(block, pixels.reshape(-1, _BLOCK_ROWS * width, 3))
+    weight = weight.reshape(-1, width, 1)[:height]
+    colour = colour.reshape(-1, width, 2)[:height]
+    return ab + weight * (colour - ab)
+
+  return jax.vmap(one)(x, ab.astype(jnp.float32)).astype(ab.dtype)
+
+
+def propagation_settings(config, **given) -> dict | None:
+  """The propagation a hint model infers with: the `given` settings
+  (hint_spread, hint_lightness, hint_reach; None: the stored one), else those
+  its config stores (config.hints), else none. hint_spread 0 turns it off.
+
+  Returns:
+    {'spread', 'lightness', 'reach'}, or None for no propagation.
+
+  Raises:
+    ValueError: a negative spread, or a lightness or reach that is not positive.
+  """
+  stored = config.get('hints') or {}
+  values = {k: given.get(k) if given.get(k) is not None else stored.get(k)
+            for k in PROPAGATION_KEYS}
+  spread = float(values['hint_spread'] or 0.0)
+  if spread < 0:
+    raise ValueError(f'The hint spread is a share of the shorter side, 0 or more '
+                     f'(0: off), not {spread!r}.')
+  if spread == 0:
+    return None
+  lightness = float(values['hint_lightness'] or 0.15)
+  reach = float(values['hint_reach'] or 1.0)
+  if not (lightness > 0 and reach > 0):
+    raise ValueError(f'The hint lightness and reach must be positive, not '
+                     f'{lightness!r} and {reach!r}.')
+  return {'spread': spread, 'lightness': lightness, 'reach': reach}
+
+
+class Propagated:
+  """A hint-conditioned network whose output `propagate` carries further
+  along the hints (see `propagation_settings`)."""
+
+  def __init__(self, model, settings: dict):
+    self.model, self.settings = model, settings
+
+  def apply(self, variables, x, **kwargs):
+    out = self.model.apply(variables, x, **kwargs)
+    if 'mutable' in kwargs:  # (ab, updated collections).
+      return propagate(x, out[0], **self.settings), out[1]
+    return propagate(x, out, **self.settings)
+
+  def __getattr__(self, name):  # The wrapped model's init, temperature, ...
+    return getattr(self.__dict__['model'], name)
 
 
 DEFAULT_SIZE = 5  # Side of a user's hint, in the photo's pixels.

@@ -38,6 +38,7 @@ from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
 from colorjax import evaluate
+from colorjax import hints
 from colorjax import sources
 from colorjax import tasks
 from colorjax.errors import DataError
@@ -56,22 +57,45 @@ class _AllSettings:
   def __init__(self, config: dict, settings: list[dict]):
     task = tasks.of(config)
     self.net = task.create_model(config)
-    self.decoders = [task.decoder(config, **s) for s in settings]
+    self.decoders = [task.decoder(config, **_task_settings(s)) for s in settings]
+    self.propagations = [hints.propagation_settings(
+        {}, **{k: s.get(k) for k in hints.PROPAGATION_KEYS}) for s in settings]
 
   def apply(self, variables, l, *, train: bool = False):
     out = self.net.apply(variables, l, train=train)
-    return jnp.concatenate([decode(out) for decode in self.decoders], axis=-1)
+    decoded = []
+    for decode, propagation in zip(self.decoders, self.propagations):
+      ab = decode(out)
+      decoded.append(ab if propagation is None else hints.propagate(l, ab, **propagation))
+    return jnp.concatenate(decoded, axis=-1)
+
+
+def _task_settings(setting: dict) -> dict:
+  """A setting's decoding keys, without the hint propagation's."""
+  return {k: v for k, v in setting.items() if k not in hints.PROPAGATION_KEYS}
 
 
 def settings_grid(config: dict, adjustments, temperatures, saturations,
-                  confidences=(0.0,)) -> list[dict]:
+                  confidences=(0.0,), propagations=None) -> list[dict]:
   """The settings to score, as the model's task tunes: adjustment x
   temperature x confidence for a classification model, the saturations for
-  the others."""
-  return tasks.of(config).tuning_grid(adjustments=adjustments,
+  the others; for a hint-conditioned model, each of them x each of
+  `propagations` ({hint_spread, hint_lightness, hint_reach}; see
+  `hints.propagate`)."""
+  grid = tasks.of(config).tuning_grid(adjustments=adjustments,
                                       temperatures=temperatures,
                                       confidences=confidences,
                                       saturations=saturations)
+  if not propagations or not hints.enabled(config):
+    return grid
+  return [{**s, **p} for s in grid for p in propagations]
+
+
+def propagation_grid(spreads, lightnesses, reaches) -> list[dict]:
+  """Every hint propagation of the given values; a spread of 0 (off) once."""
+  grid = [{'hint_spread': 0.0}] if 0 in spreads else []
+  return grid + [{'hint_spread': s, 'hint_lightness': l, 'hint_reach': r}
+                 for s in spreads if s != 0 for l in lightnesses for r in reaches]
 
 
 def score_settings(config: dict, variables, source, names, resolution, settings,
@@ -125,11 +149,15 @@ def worst_folder_gain(row: dict) -> float:
 
 
 def choose(rows: list[dict], min_gain_db: float = 0.0,
-           min_folder_gain_db: float | None = None) -> tuple[dict, str]:
+           min_folder_gain_db: float | None = None,
+           best_psnr: bool = False) -> tuple[dict, str]:
   """The most colourful row whose PSNR beats gray's by min_gain_db (and, if
   min_folder_gain_db is set, whose every folder beats gray's by that), and
   why; when none does, the row with the best PSNR (the best worst folder,
-  with the folder condition)."""
+  with the folder condition). With best_psnr, the row with the best PSNR."""
+  if best_psnr:
+    return max(rows, key=lambda r: r['psnr']), 'the best PSNR'
+
   def eligible(row):
     if row['psnr'] - row['gray_psnr'] < min_gain_db:
       return False
@@ -149,6 +177,7 @@ def choose(rows: list[dict], min_gain_db: float = 0.0,
 def format_row(row: dict) -> str:
   setting = ' '.join(f'{k} {row[k]:<5g}'
                      for k in ('adjustment', 'temperature', 'confidence', 'saturation')
+                     + hints.PROPAGATION_KEYS
                      if k in row and not (k == 'saturation' and 'adjustment' in row))
   line = (f'{setting} PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
           f'{row["colorfulness"]:.1f} = {row["colorfulness"] / row["colorfulness_gt"]:.0%} '
@@ -177,6 +206,15 @@ def _define_flags():
                                     '(0: off; see classification.Decoded).'),
       saturations=flags.DEFINE_list('saturations', ['1', '1.1', '1.2', '1.3', '1.4', '1.5'],
                                     "Chroma gains to try (a regression model's setting)."),
+      hint_spreads=flags.DEFINE_list(
+          'hint_spreads', ['0'], "A hint model's propagations to try (0: off; "
+          'see colorjax.hints.propagate), each with every --hint_lightnesses and --hint_reaches.'),
+      hint_lightnesses=flags.DEFINE_list('hint_lightnesses', ['0.15'],
+                                         'Hint propagation lightness widths to try.'),
+      hint_reaches=flags.DEFINE_list('hint_reaches', ['1'], 'Hint propagation reaches to try.'),
+      best_psnr=flags.DEFINE_bool('best_psnr', False, 'Choose the setting with the best '
+                                  'PSNR (e.g. for a hint model, whose colours the hints '
+                                  'decide) instead of the most colourful within the margins.'),
       hints=flags.DEFINE_integer('hints', 0, 'Score with this many colour hints per '
                                  'photo (a hint-conditioned model; see colorjax.evaluate).'),
       min_gain_db=flags.DEFINE_float('min_gain_db', 0.0, 'PSNR margin over gray '
@@ -205,8 +243,15 @@ def main(argv, args) -> int:
     raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
   _, variables, info = checkpoint.load_model(path)
+  propagations = propagation_grid(_numbers(args.hint_spreads.value, 'hint_spreads'),
+                                  _numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
+                                  _numbers(args.hint_reaches.value, 'hint_reaches'))
+  if len(propagations) > 1 or propagations[0]['hint_spread'] != 0:
+    if not hints.enabled(info['config']):
+      raise ValueError(f'{path} was not trained with colour hints; tune it '
+                       'without --hint_spreads.')
   settings = settings_grid(info['config'], adjustments, temperatures, saturations,
-                           confidences)
+                           confidences, propagations)
   for setting in settings:  # One sentence for a bad value, before any scoring.
     tasks.inference_model(info['config'], **setting)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
@@ -214,11 +259,13 @@ def main(argv, args) -> int:
   rows, images = score_settings(info['config'], variables, source, names, resolution,
                                 settings, folder=sources.folder_of(info['config'], args.data.value),
                                 hint_count=args.hints.value)
-  choice, rule = choose(rows, args.min_gain_db.value, args.min_folder_gain_db.value)
+  choice, rule = choose(rows, args.min_gain_db.value, args.min_folder_gain_db.value,
+                        args.best_psnr.value)
   if args.export.value:
     checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
                       adjustment=choice.get('adjustment'),
-                      confidence=choice.get('confidence'), saturation=choice['saturation'])
+                      confidence=choice.get('confidence'), saturation=choice['saturation'],
+                      **{k: choice.get(k) for k in hints.PROPAGATION_KEYS})
   os.makedirs(args.out.value, exist_ok=True)
   record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {
       'checkpoint': info['path'], 'step': info['step'],

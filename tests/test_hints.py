@@ -162,10 +162,98 @@ def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
               f'--out={tmp_path}/tune', '--saturations=1', '--hints=8', '--resolution=32'])
   [row] = json.loads((tmp_path / 'tune' / 'tune.json').read_text())['rows']
   np.testing.assert_allclose(row['psnr'], sweep['8']['model']['psnr'], rtol=1e-6)
+  # ... and a hint propagation as evaluate --hint_spread applies it, then exports it.
+  run_module(['colorjax.tune', f'--checkpoint={run}', f'--data={folder}',
+              f'--out={tmp_path}/tune', '--saturations=1', '--hints=8', '--resolution=32',
+              '--hint_spreads=0,0.25', '--hint_reaches=2', '--best_psnr',
+              f'--export={tmp_path}/tuned'])
+  record = json.loads((tmp_path / 'tune' / 'tune.json').read_text())
+  off, on = record['rows']
+  assert (off['hint_spread'], on['hint_spread'], on['hint_reach']) == (0, 0.25, 2)
+  np.testing.assert_allclose(off['psnr'], row['psnr'], rtol=1e-6)
+  run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
+              f'--out={out}', '--hints=8', '--resolution=32', '--hint_spread=0.25',
+              '--hint_reach=2'])
+  spread = json.loads((out / 'metrics.json').read_text())
+  np.testing.assert_allclose(on['psnr'], spread['model']['psnr'], rtol=1e-6)
+  assert spread['settings']['hint_propagation'] == {'spread': 0.25, 'lightness': 0.15,
+                                                    'reach': 2.0}
+  tuned = checkpoint.load_model(f'{tmp_path}/tuned')[0]
+  assert getattr(tuned, 'settings', None) == hints.propagation_settings(
+      {}, **{k: record['choice'].get(k) for k in hints.PROPAGATION_KEYS})
   bad = run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
                     f'--out={out}', '--hints=two'], check=False)
   assert bad.returncode == 1 and bad.stderr.count('error: ') == 1
   assert '--hints takes counts of 0 or more' in bad.stderr
+
+
+def _propagate_float64(l, ab, hint_ab, mask, sigma, lightness, reach):
+  """`hints.propagate` written pixel by pixel in float64, every hinted pixel
+  a source of its own (what the pooled cells are for a cell of one pixel)."""
+  height, width = l.shape
+  sources = np.argwhere(mask[..., 0] > 0)
+  out = ab.astype(np.float64).copy()
+  for y in range(height):
+    for x in range(width):
+      w = np.exp(-((sources - (y, x)) ** 2).sum(1) / (2 * sigma ** 2)
+                 - (l[tuple(sources.T)] - l[y, x]) ** 2 / (2 * lightness ** 2))
+      colour = (w[:, None] * hint_ab[tuple(sources.T)]).sum(0) / w.sum()
+      out[y, x] += w.max() ** (1 / reach) * (colour - out[y, x])
+  return out
+
+
+def test_propagation_matches_a_float64_reference():
+  rng = np.random.default_rng(0)
+  height, width = 13, 21  # Not multiples of the 8-row blocks.
+  l = rng.uniform(-1, 1, (height, width)).astype(np.float32)
+  ab = rng.uniform(-0.5, 0.5, (height, width, 2)).astype(np.float32)
+  tops, lefts = np.array([1, 7, 9]), np.array([2, 15, 4])
+  hint_ab, mask = hints.paint(jnp.asarray(rng.uniform(-0.5, 0.5, (height, width, 2)),
+                                          jnp.float32),
+                              jnp.asarray(tops), jnp.asarray(lefts), jnp.array([3, 2, 4]),
+                              jnp.ones(3, bool))
+  x = hints.network_input(jnp.asarray(l)[..., None], hint_ab, mask)
+  # spread 0.5 of 13 rows: sigma 6.5 px, cells of one pixel.
+  got = hints.propagate(x[None], jnp.asarray(ab)[None], spread=0.5, lightness=0.3, reach=2.0)
+  expected = _propagate_float64(l, ab, np.asarray(hint_ab), np.asarray(mask), 6.5, 0.3, 2.0)
+  np.testing.assert_allclose(np.asarray(got[0]), expected, atol=1e-5)
+
+
+def test_propagation_follows_lightness_and_leaves_unhinted_photos_alone():
+  height, width = 40, 64
+  l = np.where(np.arange(width) < 32, -0.6, 0.6)[None, :, None] * np.ones((height, 1, 1))
+  ab = np.full((1, height, width, 2), 0.1, np.float32)
+  hint_ab = np.zeros((height, width, 2), np.float32)
+  mask = np.zeros((height, width, 1), np.float32)
+  hint_ab[18:24, 4:10], mask[18:24, 4:10] = (-0.4, 0.3), 1.0  # On the dark half.
+  x = hints.network_input(jnp.asarray(l, jnp.float32), hint_ab, mask)[None]
+  settings = dict(spread=0.5, lightness=0.15, reach=2.0)  # Cells of 2x2 pixels.
+  out = np.asarray(hints.propagate(x, jnp.asarray(ab), **settings))[0]
+  np.testing.assert_allclose(out[18:24, 4:10], np.broadcast_to((-0.4, 0.3), (6, 6, 2)),
+                             atol=0.02)
+  # Along the dark half the hint's colour carries (more than half way at 20
+  # px, sigma 20); across the edge (1.2 apart in l, lightness 0.15) nothing moves.
+  assert np.abs(out[20, 30] - (-0.4, 0.3)).max() < 0.5 * np.abs(ab[0, 20, 30] - (-0.4, 0.3)).max()
+  np.testing.assert_allclose(out[:, 32:], ab[0, :, 32:], atol=1e-6)
+  no_hints = hints.without_hints(jnp.asarray(l, jnp.float32))[None]
+  np.testing.assert_array_equal(np.asarray(hints.propagate(no_hints, jnp.asarray(ab),
+                                                           **settings)), ab)
+
+
+def test_propagation_is_a_stored_setting_of_hint_models_only(hinted_run, tiny_run, tmp_path):
+  run, _ = hinted_run
+  assert not isinstance(checkpoint.load_model(run)[0], hints.Propagated)  # Off unless stored.
+  model, _, _ = checkpoint.load_model(run, hint_spread=0.25, hint_reach=2)
+  assert model.settings == {'spread': 0.25, 'lightness': 0.15, 'reach': 2.0}
+  checkpoint.export(run, str(tmp_path / 'bundle'), hint_spread=0.3, hint_lightness=0.2)
+  model, _, _ = checkpoint.load_model(str(tmp_path / 'bundle'))
+  assert model.settings == {'spread': 0.3, 'lightness': 0.2, 'reach': 1.0}
+  assert not isinstance(checkpoint.load_model(str(tmp_path / 'bundle'), hint_spread=0)[0],
+                        hints.Propagated)
+  with pytest.raises(ValueError, match='for a model trained with colour hints'):
+    checkpoint.load_model(tiny_run, hint_spread=0.25)
+  with pytest.raises(ValueError, match='hint lightness and reach must be positive'):
+    checkpoint.load_model(run, hint_spread=0.25, hint_reach=-1)
 
 
 def test_a_persons_hints_take_the_photos_lightness():

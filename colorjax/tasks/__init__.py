@@ -10,6 +10,7 @@ methods. A new task is one new module and one line in REGISTRY; a config
 chooses it with config.model.head = its name (see docs/architecture.md).
 """
 
+from colorjax import hints
 from colorjax.errors import ConfigError
 from colorjax.tasks import classification
 from colorjax.tasks import gan
@@ -49,5 +50,15 @@ def of(config) -> Task:
 
 def inference_model(config, **settings):
   """The network of a config as a function of l that returns normalised ab
-  (see `Task.inference_model` for the settings)."""
-  return of(config).inference_model(config, **settings)
+  (see `Task.inference_model` for the settings); for a hint-conditioned
+  network, with its hint propagation (settings hint_spread, hint_lightness,
+  hint_reach; see `hints.propagation_settings`)."""
+  given = {k: settings.pop(k, None) for k in hints.PROPAGATION_KEYS}
+  model = of(config).inference_model(config, **settings)
+  if not hints.enabled(config):
+    if any(v for v in given.values()):
+      raise ValueError('Hint propagation is for a model trained with colour hints '
+                       '(config.hints.enabled); this one reads none.')
+    return model
+  propagation = hints.propagation_settings(config, **given)
+  return model if propagation is None else hints.Propagated(model, propagation)
