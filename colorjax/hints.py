@@ -158,8 +158,8 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
 # across a whole region. `propagate` blends the network's colours towards the
 # hints' by that affinity; the network still decides wherever no hint is near.
 PROPAGATION_KEYS = ('hint_spread', 'hint_lightness', 'hint_reach')
-_CELLS_PER_SIGMA = 8  # Hints are pooled into square cells of sigma / 8 pixels.
-_BLOCK_ROWS = 8  # Pixels are weighed against the cells this many rows at a time.
+_CELLS_PER_SIGMA = 4  # Hints are pooled into square cells of sigma / 4 pixels.
+_BLOCK_ROWS = 32  # Pixels are weighed against the cells this many rows at a time.
 
 
 def propagate(x, ab, *, spread: float, lightness: float, reach: float):

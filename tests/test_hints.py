@@ -213,9 +213,9 @@ def test_propagation_matches_a_float64_reference():
                               jnp.asarray(tops), jnp.asarray(lefts), jnp.array([3, 2, 4]),
                               jnp.ones(3, bool))
   x = hints.network_input(jnp.asarray(l)[..., None], hint_ab, mask)
-  # spread 0.5 of 13 rows: sigma 6.5 px, cells of one pixel.
-  got = hints.propagate(x[None], jnp.asarray(ab)[None], spread=0.5, lightness=0.3, reach=2.0)
-  expected = _propagate_float64(l, ab, np.asarray(hint_ab), np.asarray(mask), 6.5, 0.3, 2.0)
+  # spread 0.25 of 13 rows: sigma 3.25 px, cells of one pixel.
+  got = hints.propagate(x[None], jnp.asarray(ab)[None], spread=0.25, lightness=0.3, reach=2.0)
+  expected = _propagate_float64(l, ab, np.asarray(hint_ab), np.asarray(mask), 3.25, 0.3, 2.0)
   np.testing.assert_allclose(np.asarray(got[0]), expected, atol=1e-5)
 
 
@@ -227,7 +227,7 @@ def test_propagation_follows_lightness_and_leaves_unhinted_photos_alone():
   mask = np.zeros((height, width, 1), np.float32)
   hint_ab[18:24, 4:10], mask[18:24, 4:10] = (-0.4, 0.3), 1.0  # On the dark half.
   x = hints.network_input(jnp.asarray(l, jnp.float32), hint_ab, mask)[None]
-  settings = dict(spread=0.5, lightness=0.15, reach=2.0)  # Cells of 2x2 pixels.
+  settings = dict(spread=0.5, lightness=0.15, reach=2.0)  # Cells of 5x5 pixels.
   out = np.asarray(hints.propagate(x, jnp.asarray(ab), **settings))[0]
   np.testing.assert_allclose(out[18:24, 4:10], np.broadcast_to((-0.4, 0.3), (6, 6, 2)),
                              atol=0.02)
