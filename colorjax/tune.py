@@ -15,7 +15,10 @@ mean PSNR on each folder's photos alone stays above gray's by that much (a
 run trained on 'A,B' holds out photos of both; a setting that helps on A's
 photos can hide a loss on B's in the mean). Nothing else is tuned on, so
 figures on other sets (Kodak24, CBSD68) stay clean. A hint-conditioned model
-is scored with --hints simulated hints per photo (as colorjax.evaluate's).
+is scored with --hints simulated hints per photo (as colorjax.evaluate's),
+each setting also with every hint propagation of --hint_spreads x
+--hint_lightnesses x --hint_reaches (see `hints.propagate`); --best_psnr
+chooses by PSNR alone, as for a hint model, whose colours the hints decide.
 
 Writes tune.json (every setting's scores, the choice and the run's settings)
 to --out and prints the table; with --export, also the model with the chosen
