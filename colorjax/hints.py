@@ -31,6 +31,7 @@ import numpy as np
 
 from colorjax import color
 from colorjax import images
+from colorjax import models
 
 CHANNELS = 4  # l, hint a, hint b, mask.
 MAX_HINTS = 32  # P(a geometric(1/8) count above 32) = (7/8)^33, about 1.2%.
@@ -247,21 +248,16 @@ def propagation_settings(config, **given) -> dict | None:
   return {'spread': spread, 'lightness': lightness, 'reach': reach}
 
 
-class Propagated:
+class Propagated(models.Wrapped):
   """A hint-conditioned network whose output `propagate` carries further
   along the hints (see `propagation_settings`)."""
 
   def __init__(self, model, settings: dict):
-    self.model, self.settings = model, settings
+    super().__init__(model)
+    self.settings = settings
 
-  def apply(self, variables, x, **kwargs):
-    out = self.model.apply(variables, x, **kwargs)
-    if 'mutable' in kwargs:  # (ab, updated collections).
-      return propagate(x, out[0], **self.settings), out[1]
+  def after(self, x, out):
     return propagate(x, out, **self.settings)
-
-  def __getattr__(self, name):  # The wrapped model's init, temperature, ...
-    return getattr(self.__dict__['model'], name)
 
 
 DEFAULT_SIZE = 5  # Side of a user's hint, in the photo's pixels.

@@ -212,3 +212,26 @@ def from_config(model_config, *, dtype: Dtype = jnp.float32,
   if name not in BUILDERS:
     raise ValueError(f'Model name must be one of {sorted(BUILDERS)}, not {name!r}.')
   return BUILDERS[name](model_config, dtype, axis_name, num_logits)
+
+
+class Wrapped:
+  """A network whose output `after(x, out)` transforms at inference (e.g.
+  `tasks.base.Saturated`, `hints.Propagated`); `apply` takes and returns what
+  the wrapped network's does, and anything else (init, a decoder's
+  temperature, ...) is the wrapped network's."""
+
+  def __init__(self, model):
+    self.model = model
+
+  def after(self, x, out):
+    """The transformed output, from the network's input x and output."""
+    raise NotImplementedError
+
+  def apply(self, variables, x, **kwargs):
+    out = self.model.apply(variables, x, **kwargs)
+    if 'mutable' in kwargs:  # (output, updated collections).
+      return self.after(x, out[0]), out[1]
+    return self.after(x, out)
+
+  def __getattr__(self, name):
+    return getattr(self.__dict__['model'], name)

@@ -46,23 +46,18 @@ def saturate(ab, saturation: float):
   return ab if saturation == 1 else jnp.clip(saturation * ab, -1.0, 1.0)
 
 
-class Saturated:
+class Saturated(models.Wrapped):
   """A model whose ab output `saturate` scales: the MSE optimum is the
   conditional mean of the colour, which is greyer than any one plausible
   colour where the network is unsure; a saturation above 1, chosen on
   held-out photos (`colorjax.tune`), spends some PSNR on colour."""
 
   def __init__(self, model, saturation: float):
-    self.model, self.saturation = model, saturation
+    super().__init__(model)
+    self.saturation = saturation
 
-  def apply(self, variables, l, **kwargs):
-    out = self.model.apply(variables, l, **kwargs)
-    if 'mutable' in kwargs:  # (ab, updated collections).
-      return saturate(out[0], self.saturation), out[1]
+  def after(self, x, out):
     return saturate(out, self.saturation)
-
-  def __getattr__(self, name):  # The wrapped model's init, temperature, ...
-    return getattr(self.__dict__['model'], name)
 
 
 def dtype(config):
