@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax import color
+from colorjax import models
 
 GRID = 10.0  # Spacing of the ab grid, LAB units.
 
@@ -281,7 +282,7 @@ def load_prior(path: str, bins) -> np.ndarray:
   return counts
 
 
-class Decoded:
+class Decoded(models.Wrapped):
   """A classification network seen as an ab network: `apply` returns the
   normalised ab of the annealed mean, like a regression model's output, so
   evaluation, colorize and serve use either kind the same way.
@@ -314,16 +315,14 @@ class Decoded:
                        'was trained with; this checkpoint does not store them '
                        '(it predates colorjax storing them), so decode it with '
                        'adjustment 0.')
-    self.net, self.temperature, self.adjustment = net, temperature, adjustment
+    super().__init__(net)
+    self.temperature, self.adjustment = temperature, adjustment
     self.confidence = confidence
     self.bins = np.asarray(bins, np.float32)
     if class_weights is not None and len(class_weights) != len(self.bins):
       raise ValueError(f'{len(class_weights)} class weights for {len(self.bins)} bins.')
     self.log_weights = (None if class_weights is None
                         else np.log(np.asarray(class_weights, np.float32)))
-
-  def init(self, *args, **kwargs):
-    return self.net.init(*args, **kwargs)
 
   def decode(self, logits):
     """Normalised ab [..., 2] of the network's logits [..., Q]: the annealed
@@ -337,9 +336,9 @@ class Decoded:
       ab = annealed_mean(logits, self.bins, self.temperature)
     return ab / color.AB_SCALE
 
+  def after(self, x, out):
+    return self.decode(out)
+
   def apply(self, variables, l, *, train: bool = False, **kwargs):
     """Normalised ab; with `mutable=` (training), (ab, updated collections)."""
-    out = self.net.apply(variables, l, train=train, **kwargs)
-    if 'mutable' in kwargs:
-      return self.decode(out[0]), out[1]
-    return self.decode(out)
+    return super().apply(variables, l, train=train, **kwargs)
