@@ -253,6 +253,9 @@ def test_propagation_is_a_stored_setting_of_hint_models_only(hinted_run, tiny_ru
                         hints.Propagated)
   with pytest.raises(ValueError, match='for a model trained with colour hints'):
     checkpoint.load_model(tiny_run, hint_spread=0.25)
+  with pytest.raises(ValueError, match='for a model trained with colour hints'):
+    checkpoint.export(tiny_run, str(tmp_path / 'plain'), hint_spread=0.25)
+  assert not (tmp_path / 'plain').exists()  # Refused before anything is written.
   with pytest.raises(ValueError, match='hint lightness and reach must be positive'):
     checkpoint.load_model(run, hint_spread=0.25, hint_reach=-1)
 

@@ -55,10 +55,10 @@ def inference_model(config, **settings):
   hint_reach; see `hints.propagation_settings`)."""
   given = {k: settings.pop(k, None) for k in hints.PROPAGATION_KEYS}
   model = of(config).inference_model(config, **settings)
+  propagation = hints.propagation_settings(config, **given)  # Given, else stored.
   if not hints.enabled(config):
-    if any(v for v in given.values()):
+    if propagation is not None or any(v for v in given.values()):
       raise ValueError('Hint propagation is for a model trained with colour hints '
                        '(config.hints.enabled); this one reads none.')
     return model
-  propagation = hints.propagation_settings(config, **given)
   return model if propagation is None else hints.Propagated(model, propagation)
