@@ -82,15 +82,15 @@ def settings_grid(config: dict, adjustments, temperatures, saturations,
                   confidences=(0.0,), propagations=None) -> list[dict]:
   """The settings to score, as the model's task tunes: adjustment x
   temperature x confidence for a classification model, the saturations for
-  the others; for a hint-conditioned model, each of them x each of
-  `propagations` ({hint_spread, hint_lightness, hint_reach}; see
-  `hints.propagate`)."""
+  the others, each x each of `propagations` ({hint_spread, hint_lightness,
+  hint_reach}; see `hints.propagate`), which only a hint-conditioned model
+  takes (`tasks.inference_model` refuses them for another)."""
   grid = tasks.of(config).tuning_grid(adjustments=adjustments,
                                       temperatures=temperatures,
                                       confidences=confidences,
                                       saturations=saturations)
-  if not propagations or not hints.enabled(config):
-    return grid
+  if not propagations or (propagations == [{'hint_spread': 0.0}] and not hints.enabled(config)):
+    return grid  # A plain model's rows name no propagation unless one is asked for.
   return [{**s, **p} for s in grid for p in propagations]
 
 
@@ -249,10 +249,6 @@ def main(argv, args) -> int:
   propagations = propagation_grid(_numbers(args.hint_spreads.value, 'hint_spreads'),
                                   _numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
                                   _numbers(args.hint_reaches.value, 'hint_reaches'))
-  if len(propagations) > 1 or propagations[0]['hint_spread'] != 0:
-    if not hints.enabled(info['config']):
-      raise ValueError(f'{path} was not trained with colour hints; tune it '
-                       'without --hint_spreads.')
   settings = settings_grid(info['config'], adjustments, temperatures, saturations,
                            confidences, propagations)
   for setting in settings:  # One sentence for a bad value, before any scoring.

@@ -185,6 +185,11 @@ def test_a_regression_model_tunes_its_saturation(tiny_run, tmp_path):
   record = json.load(open(f'{tmp_path}/tune/tune.json'))
   assert [r['saturation'] for r in record['rows']] == [1.0, 1.5]
   assert 'adjustment' not in record['rows'][0] and 'chosen' in result.stdout
+  assert 'hint_spread' not in record['rows'][0]  # Propagation is a hint model's only.
+  bad = run_module(['colorjax.tune', f'--checkpoint={tiny_run}', f'--out={tmp_path}/bad',
+                    '--hint_spreads=0.25'], check=False)
+  assert bad.returncode == 1 and bad.stderr.count('error: ') == 1
+  assert 'for a model trained with colour hints' in bad.stderr
   tuned, variables, _ = checkpoint.load_model(f'{tmp_path}/tuned')
   plain, _, _ = checkpoint.load_model(tiny_run)
   saturation = getattr(tuned, 'saturation', 1.0)  # 1: the plain network.
