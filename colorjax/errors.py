@@ -12,3 +12,7 @@ class DataError(ValueError):
 
 class TrainingDiverged(FloatingPointError):
   """The loss became NaN or infinite."""
+
+
+class Stopped(RuntimeError):
+  """Training stopped on request (SIGTERM) after saving a checkpoint to resume from."""

@@ -1,7 +1,9 @@
 """Trains a colorization model: `python -m colorjax.main --config=configs/unet.py`.
 
 Without --workdir the run goes to runs/<config file name>; running the same
-command again resumes from the latest checkpoint there.
+command again resumes from the latest checkpoint there. SIGTERM (`timeout`,
+`kill`, a scheduler's preemption) stops the run after the step in progress,
+with a checkpoint of that step to resume from, and a non-zero exit.
 """
 
 import os
@@ -59,7 +61,7 @@ def cli():
   sys.path.insert(0, os.getcwd())
   command.run(__name__, main, user_errors=(
       errors.ConfigError, errors.DataError, errors.TrainingDiverged,
-      distributed.DistributedError))
+      errors.Stopped, distributed.DistributedError))
 
 
 if __name__ == '__main__':

@@ -11,6 +11,8 @@ restarted run resumes from its latest checkpoint with the same batches.
 
 import functools
 import os
+import signal
+import threading
 
 from absl import logging
 import jax
@@ -30,6 +32,7 @@ from colorjax import reporting
 from colorjax import sources
 from colorjax import tasks
 from colorjax.errors import ConfigError
+from colorjax.errors import Stopped
 from colorjax.errors import TrainingDiverged
 
 
@@ -148,6 +151,32 @@ def _check_finite(pending: list, last_good_step: int | None, workdir: str):
   return {k: float(np.mean([m[k] for _, m in host])) for k in host[0][1]}
 
 
+class _StopRequest:
+  """Whether the run has been asked to stop: SIGTERM, as a scheduler's
+  preemption, `timeout` or `kill` send it. In one process a handler notes the
+  signal and the loop reads the note between steps; in several, JAX's
+  preemption service (orbax's `reached_preemption`) handles SIGTERM and makes
+  every process stop at the same step."""
+
+  def __init__(self, mngr):
+    self.mngr, self.signal, self._previous = mngr, None, None
+    self.shared = jax.process_count() > 1
+    if not self.shared and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._note)
+
+  def _note(self, signum, frame):  # pylint: disable=unused-argument
+    self.signal = signum
+
+  def reached(self, step: int) -> bool:
+    if self.shared:
+      return self.mngr.reached_preemption(step)
+    return self.signal is not None
+
+  def close(self) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
 def _open_data(config):
   """The train and eval sources, scanned: (train source, indices, eval source, indices)."""
   data = config.data
@@ -237,6 +266,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   total = config.num_train_steps
   reporter = reporting.Reporter(workdir, total, config.global_batch_size)
   pending, last_saved = [], mngr.latest_step()
+  stop = _StopRequest(mngr)
   try:
     for step in range(start_step + 1, total + 1):
       state, metrics = p_train_step(state, next(train_data), rng_steps)
@@ -255,7 +285,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           _check_finite(pending, last_saved, workdir)
           checkpoint.save(mngr, step, state, record)
         last_saved = step
+      if step < total and stop.reached(step):
+        if last_saved != step:
+          with reporter.paused(state):
+            _check_finite(pending, last_saved, workdir)
+            checkpoint.save(mngr, step, state, record)
+        raise Stopped(
+            f'Training stopped on SIGTERM after step {step} of {total}, whose '
+            f'checkpoint is in {workdir}/checkpoints; run the same command '
+            'again to resume from it.')
   finally:
+    stop.close()
     mngr.wait_until_finished()
     mngr.close()
     reporter.close()

@@ -132,6 +132,50 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, photo_folder, varia
   _assert_same_state(_state(killed, steps), _state(uninterrupted, steps))
 
 
+# Runs colorjax.main as a user would, but the train step sends the process
+# SIGTERM (as `timeout` or a scheduler's preemption would) while it computes
+# step TERM_AT: a fixed point, so the stop's step is known.
+_TERMINATED_MAIN = """
+import os, signal, sys
+from absl import app
+from colorjax import main, train
+make = train.make_train_step
+def make_terminating(*args, **kwargs):
+  step, calls = make(*args, **kwargs), []
+  def terminating(*step_args):
+    calls.append(None)
+    if len(calls) == int(os.environ['TERM_AT']):
+      os.kill(os.getpid(), signal.SIGTERM)
+    return step(*step_args)
+  return terminating
+train.make_train_step = make_terminating
+sys.argv[0] = 'colorjax.main'
+main.cli()
+"""
+
+
+def test_sigterm_saves_the_step_and_the_rerun_resumes_to_the_same_parameters(
+    tmp_path, photo_folder):
+  steps = 12
+  stopped = str(tmp_path / 'stopped')
+  command = _command('regression', stopped, photo_folder, steps)
+  env = dict(os.environ, PYTHONPATH=REPO, TERM_AT='6')
+  process = subprocess.run([sys.executable, '-c', _TERMINATED_MAIN, *command[1:]],
+                           cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=600)
+  assert process.returncode == 1, process.stderr[-3000:]
+  assert 'stopped on SIGTERM after step 6 of 12' in process.stderr
+  assert 'run the same command again to resume' in process.stderr
+  # Step 4 by the schedule, step 6 by the stop; nothing after it ran.
+  assert sorted(os.listdir(os.path.join(stopped, 'checkpoints'))) == ['4', '6']
+
+  result = run_module(command)
+  assert 'Resuming from step 6' in result.stderr
+  uninterrupted = str(tmp_path / 'uninterrupted')
+  run_module(_command('regression', uninterrupted, photo_folder, steps))
+  _assert_same_state(_state(stopped, steps), _state(uninterrupted, steps))
+
+
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_eight_devices_give_the_same_parameters_as_one(tmp_path, photo_folder, variant):
   one, eight = str(tmp_path / 'one'), str(tmp_path / 'eight')
