@@ -5,7 +5,7 @@
 #   ../shared/tools/gpu-wheels.sh .whl            # wheels the GPU image lacks
 #   mkdir -p gpu_data && cp -r ../shared/data/train gpu_data/
 #   PYTHON=python benchmarks/gpu.sh --smoke       # the same script, tiny, on the CPU
-# then run `bash benchmarks/gpu.sh` on the device with carry [".whl", "gpu_data"]
+# then run `bash benchmarks/gpu.sh` (or `--short`, inside launch/gpu_session.sh) on the device with carry [".whl", "gpu_data"]
 # and a timeout of about 540 s. Results land in $OUT (or benchmarks/results/gpu).
 #
 # It runs, each framework in its own processes: the train step of colorjax and
@@ -22,6 +22,9 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$out/nvid
 
 if [[ "${1:-}" == --smoke ]]; then
   cases=cnn:32:4,unet:32:4 steps=2 torch=eager sizes=256x256,1024x768 ip_steps=3
+elif [[ "${1:-}" == --short ]]; then  # About two minutes: the U-Net rows of ANCHORS.md.
+  cases=unet:256:32,unet:32:256 steps=20 torch=eager,amp
+  sizes=256x256,1024x768,2048x1536 ip_steps=20
 else
   cases=unet:256:32,unet:32:256,cnn:256:32,cnn:32:256 steps=30 torch=eager,amp,compile
   sizes=256x256,768x512,1024x768,2048x1536,8400x6000 ip_steps=50
