@@ -33,7 +33,7 @@ folder=gpu_data/train
 [[ -d "$folder" ]] || folder=../shared/data/train
 
 "$python" benchmarks/train_step.py --cases="$cases" --dtypes=bf16,fp32 --steps="$steps" \
-  --torch="$torch" --out="$out/train_step.json" 2>"$out/train_step.log" | tail -n 40 | tee "$out/train_step.md"
+  --torch="$torch" --out="$out/train_step.json" 2>"$out/train_step.log" | tee "$out/train_step.md"
 "$python" benchmarks/input_pipeline.py --folder="$folder" --threads=16 --workers=8 \
   --steps="$ip_steps" --out="$out/input_pipeline.json" 2>"$out/input_pipeline.log" | tail -n 6 | tee "$out/input_pipeline.md"
 "$python" benchmarks/colorize.py --sizes="$sizes" --out="$out/colorize.json" \

@@ -108,18 +108,20 @@ def run_torch(mode: str, model: str, size: int, batch: int, step_flops: float) -
 
 def main(argv):
   del argv
-  rows = []
+  rows, environment = [], common.environment()
+
+  def add(row):  # Written as it comes, so a run cut short keeps its rows.
+    rows.append(row)
+    common.write(_OUT.value, environment, rows)
+    print(common.markdown(rows[-1:], list(rows[-1])), flush=True)
+
   for case in _CASES.value.split(','):
     model, size, batch = case.split(':')
     size, batch = int(size), int(batch)
     for dtype in _DTYPES.value.split(','):
-      rows.append(run_case(model, size, batch, dtype))
-      print(common.markdown(rows[-1:], list(rows[-1])), flush=True)
+      add(run_case(model, size, batch, dtype))
     for mode in filter(None, _TORCH.value.split(',')):
-      rows.append(run_torch(mode, model, size, batch, rows[-1]['TFLOP/step'] * 1e12))
-      print(common.markdown(rows[-1:], list(rows[-1])), flush=True)
-  environment = common.environment()
-  common.write(_OUT.value, environment, rows)
+      add(run_torch(mode, model, size, batch, rows[-1]['TFLOP/step'] * 1e12))
   print(json.dumps(environment, indent=1))
   print(common.markdown(rows, list(rows[0])))
 
