@@ -120,3 +120,17 @@ def test_every_config_file_passes_the_checks(path):
   config = importlib.import_module(f'configs.{name}').get_config()
   train.validate_config(config, 1)
   assert tasks.name_of(config) in tasks.REGISTRY
+
+
+def test_every_gpu_recipe_variant_passes_the_checks():
+  photos_gpu = importlib.import_module('configs.photos_gpu')
+  kinds = set()
+  for variant in photos_gpu.VARIANTS:
+    config = photos_gpu.get_config(variant)
+    train.validate_config(config, 1)
+    kinds.add((tasks.name_of(config), config.model.name, config.hints.enabled))
+  assert kinds == {('regression', 'unet', False), ('classification', 'unet', False),
+                   ('regression', 'unet', True), ('regression', 'cnn', False),
+                   ('gan', 'unet', False)}
+  with pytest.raises(ValueError, match='no variant .unet2.; use one of unet, classification'):
+    photos_gpu.get_config('unet2')
