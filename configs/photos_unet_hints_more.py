@@ -15,8 +15,9 @@ and trains 3,000 steps on `../shared/data/train` and `../shared/data/train_more`
 bundle trained on), with the 128x128 fine-tuning settings of
 `photos_unet.fine_tune_on_128_crops`. The held-out split is this run's own
 (the second stage's 46 photos of `train` and 42 of `train_more`). Writes
-runs/photos_unet_hints_more/; its export is colorjax/pretrained_hints
-(MODEL_CARD.md; RESULTS.md, "Colour hints").
+runs/photos_unet_hints_more/; its export was colorjax/pretrained_hints
+until 2026-11-27 19:45, when the GPU-trained configs/photos_gpu.py:hints
+replaced it (RESULTS.md, "Colour hints").
 """
 
 from configs import photos_unet
