@@ -48,7 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.on_device = False  # Keep the training set in device memory; crops and flips on the device (same-size images, no resizing).
   config.data.cache = False  # Keep decoded images in host memory (small sets only).
   config.data.num_threads = 8  # Host threads that decode and augment.
-  config.data.prefetch = 64  # Examples decoded ahead of the train step.
+  config.data.prefetch = 64  # Batches prepared ahead of the train step (grain's prefetch buffer; per worker).
   config.data.num_workers = 0  # grain worker processes (0: threads only).
 
   config.opt = ml_collections.ConfigDict()
