@@ -16,7 +16,7 @@ whole photo. The change that helped the hint model (RESULTS.md, "Colour
 hints"). 3,000 steps at a peak learning rate of 3e-4, sized for 2 CPU cores.
 The held-out split is the same as the first run's (same folders and
 split seed). Writes runs/photos_classification_128/. The tuned export of
-step 3,000 was colorjax/pretrained until 2026-11-27 19:40, when the
+step 3,000 was colorjax/pretrained until 2026-11-27 19:36, when the
 GPU-trained configs/photos_gpu.py:classification replaced it (RESULTS.md,
 "The bundle changes again" and "The bundle changes: a GPU-trained
 classification U-Net").

@@ -16,7 +16,7 @@ bundle trained on), with the 128x128 fine-tuning settings of
 `photos_unet.fine_tune_on_128_crops`. The held-out split is this run's own
 (the second stage's 46 photos of `train` and 42 of `train_more`). Writes
 runs/photos_unet_hints_more/; its export was colorjax/pretrained_hints
-until 2026-11-27 19:45, when the GPU-trained configs/photos_gpu.py:hints
+until 2026-11-27 19:44, when the GPU-trained configs/photos_gpu.py:hints
 replaced it (RESULTS.md, "Colour hints").
 """
 
