@@ -22,7 +22,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$out/nvid
 
 if [[ "${1:-}" == --smoke ]]; then
   cases=cnn:32:4,unet:32:4 steps=2 torch=eager sizes=256x256,1024x768 ip_steps=3
-elif [[ "${1:-}" == --short ]]; then  # About two minutes: the U-Net rows of ANCHORS.md.
+elif [[ "${1:-}" == --short ]]; then  # The U-Net rows of ANCHORS.md (over 170 s on an H100, 2026-11-27).
   cases=unet:256:32,unet:32:256 steps=20 torch=eager,amp
   sizes=256x256,1024x768,2048x1536 ip_steps=20
 else

@@ -42,8 +42,20 @@ for v in "${variants[@]}"; do
   rate=$(grep -o '[0-9.]* img/s' "$out/$v.log" | tail -n 1)
   stopped=$(grep -o 'stopped on SIGTERM after step [0-9]*' "$out/$v.log" | tail -n 1)
   echo "$v: ${reached:-no step logged}, ${rate:-no rate}${stopped:+, $stopped}" | tee -a "$out/summary.txt"
-  "$python" -c "from colorjax import checkpoint; checkpoint.export('runs/gpu/$v', 'runs/gpu/$v/export', bfloat16=True)" \
-    >> "$out/$v.log" 2>&1 && tar czf "$out/$v.tar.gz" -C "runs/gpu/$v/export" .
   cp "runs/gpu/$v/eval_metrics.jsonl" "$out/$v.eval_metrics.jsonl" 2>/dev/null
+done
+# One process exports every run (each JAX start-up costs seconds of the lease);
+# a run without a checkpoint is reported and skipped.
+"$python" - "${variants[@]}" >> "$out/exports.log" 2>&1 <<'PY'
+import sys
+from colorjax import checkpoint
+for v in sys.argv[1:]:
+  try:
+    checkpoint.export(f'runs/gpu/{v}', f'runs/gpu/{v}/export', bfloat16=True)
+  except FileNotFoundError as e:
+    print(f'{v}: {e}')
+PY
+for v in "${variants[@]}"; do
+  [[ -d "runs/gpu/$v/export" ]] && tar czf "$out/$v.tar.gz" -C "runs/gpu/$v/export" .
 done
 ls -l "$out"

@@ -18,7 +18,7 @@
 # BENCH_SECONDS (default 170; 0: no benchmark) bounds the benchmark, and any
 # FLAGS go to every training run. On 2026-11-27 (one H100) the four runs of
 # 8,000 steps took about 90 s to start and 3 minutes to train, side by side;
-# without the benchmark about 16,000 steps fit:
+# without the benchmark about 16,000 steps should fit (an estimate from that):
 #   BENCH_SECONDS=0 bash launch/gpu_session.sh --config.num_train_steps=16000
 set -uo pipefail
 cd "$(dirname "$0")/.."
