@@ -102,7 +102,8 @@ def propagation_grid(spreads, lightnesses, reaches) -> list[dict]:
 
 
 def score_settings(config: dict, variables, source, names, resolution, settings,
-                   log=sys.stderr, folder=None, hint_count: int = 0) -> tuple[list[dict], int]:
+                   log=sys.stderr, folder=None, hint_count: int = 0,
+                   bank=None) -> tuple[list[dict], int]:
   """One row of mean scores (and the gray baseline's PSNR) per setting, and
   how many photos were scored.
 
@@ -114,8 +115,13 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
     hint_count: for a hint-conditioned model, score with this many hints
       simulated from each photo's truth (`evaluate.photo_hints`, as
       `colorjax.evaluate --hints`).
+    bank: what decodes the network's output with every setting at once, its
+      `apply` giving their normalised ab side by side (default:
+      `_AllSettings(config, settings)`); for decodings the tasks do not offer
+      (benchmarks/decoding_frontier.py).
   """
-  colorizer = colorize.Colorizer(_AllSettings(config, settings), variables)
+  bank = bank or _AllSettings(config, settings)
+  colorizer = colorize.Colorizer(bank, variables)
   evaluators = [evaluate.Evaluator(colorizer, resolution) for _ in settings]
   for index, name in enumerate(names):
     try:
