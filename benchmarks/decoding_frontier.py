@@ -21,7 +21,7 @@ three ways to push the frontier that tune does not offer:
 
 Writes every row (PSNR and worst-folder gain over gray, colourfulness, the
 rule's verdict) and each family's most colourful passing row, with the
-machine, versions and date, to --out, and prints the passing rows.
+machine, versions and date, to --out, and prints both.
 """
 
 import itertools
@@ -131,9 +131,10 @@ def main(argv):
                            numbers(_CONFIDENCES.value), numbers(_CHROMAS.value),
                            numbers(_SATURATIONS.value))
   environment = common.environment()
-  rows, scored = tune.score_settings(config, variables, source, names, _RESOLUTION.value,
-                                     settings, folder=sources.folder_of(config, None),
-                                     bank=Decodings(config, settings))
+  with open(os.devnull, 'w') as quiet:  # Its per-row lines would not name the family.
+    rows, scored = tune.score_settings(config, variables, source, names, _RESOLUTION.value,
+                                       settings, log=quiet, folder=sources.folder_of(config, None),
+                                       bank=Decodings(config, settings))
   for row in rows:
     row['gain_db'] = row['psnr'] - row['gray_psnr']
     row['worst_folder_gain_db'] = tune.worst_folder_gain(row)
@@ -150,8 +151,10 @@ def main(argv):
                      most_colourful_passing=best)
   common.write(_OUT.value, environment, rows)
   columns = ['family', 'adjustment', 'temperature', 'confidence', 'chroma', 'saturation',
-             'flip', 'gain_db', 'worst_folder_gain_db', 'colourfulness_share']
-  print(f'{scored} held-out photos; the most colourful passing row of each family:')
+             'flip', 'gain_db', 'worst_folder_gain_db', 'colourfulness_share', 'passes']
+  print(f'{scored} held-out photos, every row, the most colourful first:')
+  print(common.markdown(sorted(rows, key=lambda r: -r['colorfulness']), columns))
+  print('The most colourful row of each family that passes the rule:')
   print(common.markdown([r for r in best.values() if r], columns))
   print(f'Wrote {_OUT.value}.')
 
