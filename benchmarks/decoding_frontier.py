@@ -27,6 +27,7 @@ machine, versions and date, to --out, and prints both.
 import itertools
 import os
 import sys
+import types
 
 from absl import app
 from absl import flags
@@ -43,19 +44,27 @@ from colorjax import tasks  # pylint: disable=g-import-not-at-top,wrong-import-p
 from colorjax import tune  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-_CHECKPOINT = flags.DEFINE_string('checkpoint', 'colorjax/pretrained',
-                                  'A classification model (run, step or export directory).')
-_ADJUSTMENTS = flags.DEFINE_list('adjustments', ['0.8', '1', '1.2'], 'Base decodings: adjustments.')
-_TEMPERATURES = flags.DEFINE_list('temperatures', ['0.6', '0.8'], 'Base decodings: temperatures.')
-_CONFIDENCES = flags.DEFINE_list('confidences', ['0', '4'], 'Base decodings: confidences.')
-_CHROMAS = flags.DEFINE_list('chromas', ['0.5', '1'], 'Shares g of the expected chroma.')
-_SATURATIONS = flags.DEFINE_list('saturations', ['1.2', '1.4'], 'Chroma gains.')
-_MIN_GAIN = flags.DEFINE_float('min_gain_db', 0.5, "The rule's margin over gray, all photos.")
-_MIN_FOLDER_GAIN = flags.DEFINE_float('min_folder_gain_db', 0.2,
-                                      "The rule's margin over gray, each folder.")
-_RESOLUTION = flags.DEFINE_integer('resolution', 128, 'Working resolution.')
-_LIMIT = flags.DEFINE_integer('limit', 0, 'Score only the first N held-out photos (0: all).')
-_OUT = flags.DEFINE_string('out', 'benchmarks/results/decoding_frontier.json', 'Where to write JSON.')
+
+def _define_flags():
+  """The command's flags; defined only when this file runs as the program (tests
+  import it)."""
+  return types.SimpleNamespace(
+      checkpoint=flags.DEFINE_string('checkpoint', 'colorjax/pretrained', 'A classification '
+                                     'model (run, step or export directory).'),
+      adjustments=flags.DEFINE_list('adjustments', ['0.8', '1', '1.2'],
+                                    'Base decodings: adjustments.'),
+      temperatures=flags.DEFINE_list('temperatures', ['0.6', '0.8'], 'Base decodings: temperatures.'),
+      confidences=flags.DEFINE_list('confidences', ['0', '4'], 'Base decodings: confidences.'),
+      chromas=flags.DEFINE_list('chromas', ['0.5', '1'], 'Shares g of the expected chroma.'),
+      saturations=flags.DEFINE_list('saturations', ['1.2', '1.4'], 'Chroma gains.'),
+      min_gain=flags.DEFINE_float('min_gain_db', 0.5, "The rule's margin over gray, all photos."),
+      min_folder_gain=flags.DEFINE_float('min_folder_gain_db', 0.2,
+                                         "The rule's margin over gray, each folder."),
+      resolution=flags.DEFINE_integer('resolution', 128, 'Working resolution.'),
+      limit=flags.DEFINE_integer('limit', 0, 'Score only the first N held-out photos '
+                                 '(0: all).'),
+      out=flags.DEFINE_string('out', 'benchmarks/results/decoding_frontier.json',
+                              'Where to write JSON.'))
 
 
 def hue_chroma_mean(p, bins, share: float):
@@ -116,48 +125,48 @@ def settings_grid(adjustments, temperatures, confidences, chromas, saturations) 
   return grid
 
 
-def main(argv):
-  del argv
+def main(args):
   numbers = lambda values: [float(v) for v in values]
-  _, variables, info = checkpoint.load_model(_CHECKPOINT.value)
+  _, variables, info = checkpoint.load_model(args.checkpoint.value)
   config = info['config']
   if config['model'].get('head') != 'classification':
-    raise app.UsageError(f'{_CHECKPOINT.value} is not a classification model; this '
+    raise app.UsageError(f'{args.checkpoint.value} is not a classification model; this '
                          'benchmark compares decodings of one.')
   source, names = sources.held_out(config)
-  if _LIMIT.value:
-    names = names[:_LIMIT.value]
-  settings = settings_grid(numbers(_ADJUSTMENTS.value), numbers(_TEMPERATURES.value),
-                           numbers(_CONFIDENCES.value), numbers(_CHROMAS.value),
-                           numbers(_SATURATIONS.value))
+  if args.limit.value:
+    names = names[:args.limit.value]
+  settings = settings_grid(numbers(args.adjustments.value), numbers(args.temperatures.value),
+                           numbers(args.confidences.value), numbers(args.chromas.value),
+                           numbers(args.saturations.value))
   environment = common.environment()
   with open(os.devnull, 'w') as quiet:  # Its per-row lines would not name the family.
-    rows, scored = tune.score_settings(config, variables, source, names, _RESOLUTION.value,
+    rows, scored = tune.score_settings(config, variables, source, names, args.resolution.value,
                                        settings, log=quiet, folder=sources.folder_of(config, None),
                                        bank=Decodings(config, settings))
   for row in rows:
     row['gain_db'] = row['psnr'] - row['gray_psnr']
     row['worst_folder_gain_db'] = tune.worst_folder_gain(row)
     row['colourfulness_share'] = row['colorfulness'] / row['colorfulness_gt']
-    row['passes'] = (row['gain_db'] >= _MIN_GAIN.value
-                     and row['worst_folder_gain_db'] >= _MIN_FOLDER_GAIN.value)
+    row['passes'] = (row['gain_db'] >= args.min_gain.value
+                     and row['worst_folder_gain_db'] >= args.min_folder_gain.value)
   best = {}
   for family in ('base', 'chroma', 'saturation', 'flip'):
     passing = [r for r in rows if r['family'] == family and r['passes']]
     best[family] = max(passing, key=lambda r: r['colorfulness'], default=None)
-  environment.update(checkpoint=_CHECKPOINT.value, step=info['step'], photos=scored,
-                     rule={'min_gain_db': _MIN_GAIN.value,
-                           'min_folder_gain_db': _MIN_FOLDER_GAIN.value},
+  environment.update(checkpoint=args.checkpoint.value, step=info['step'], photos=scored,
+                     rule={'min_gain_db': args.min_gain.value,
+                           'min_folder_gain_db': args.min_folder_gain.value},
                      most_colourful_passing=best)
-  common.write(_OUT.value, environment, rows)
+  common.write(args.out.value, environment, rows)
   columns = ['family', 'adjustment', 'temperature', 'confidence', 'chroma', 'saturation',
              'flip', 'gain_db', 'worst_folder_gain_db', 'colourfulness_share', 'passes']
   print(f'{scored} held-out photos, every row, the most colourful first:')
   print(common.markdown(sorted(rows, key=lambda r: -r['colorfulness']), columns))
   print('The most colourful row of each family that passes the rule:')
   print(common.markdown([r for r in best.values() if r], columns))
-  print(f'Wrote {_OUT.value}.')
+  print(f'Wrote {args.out.value}.')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _args = _define_flags()
+  app.run(lambda argv: main(_args))
