@@ -70,8 +70,10 @@ def _define_flags():
 def hue_chroma_mean(p, bins, share: float):
   """The mean ab of distributions p [..., Q] over bins [Q, 2] (LAB units),
   its chroma moved the share `share` of the way to the distribution's
-  expected chroma E[|ab|], its hue kept: 0 is the plain mean. Means shorter
-  than about 1 (no hue to speak of) keep their length."""
+  expected chroma E[|ab|], its hue kept: 0 is the plain mean. The direction
+  is mean / sqrt(|mean|^2 + 1), so a mean near zero (no hue to speak of)
+  stays near zero instead of taking the whole expected chroma in a hue that
+  rounding picked."""
   mean = p @ bins
   if share == 0:
     return mean
