@@ -128,7 +128,6 @@ def settings_grid(adjustments, temperatures, confidences, chromas, saturations) 
 
 
 def main(args):
-  numbers = lambda values: [float(v) for v in values]
   _, variables, info = checkpoint.load_model(args.checkpoint.value)
   config = info['config']
   if config['model'].get('head') != 'classification':
@@ -137,9 +136,8 @@ def main(args):
   source, names = sources.held_out(config)
   if args.limit.value:
     names = names[:args.limit.value]
-  settings = settings_grid(numbers(args.adjustments.value), numbers(args.temperatures.value),
-                           numbers(args.confidences.value), numbers(args.chromas.value),
-                           numbers(args.saturations.value))
+  settings = settings_grid(*(tune.numbers(getattr(args, flag).value, flag) for flag in (
+      'adjustments', 'temperatures', 'confidences', 'chromas', 'saturations')))
   environment = common.environment()
   with open(os.devnull, 'w') as quiet:  # Its per-row lines would not name the family.
     rows, scored = tune.score_settings(config, variables, source, names, args.resolution.value,

@@ -233,7 +233,8 @@ def _define_flags():
           "keep on each folder's photos alone (default: no such condition)."))
 
 
-def _numbers(values: list[str], flag: str) -> list[float]:
+def numbers(values: list[str], flag: str) -> list[float]:
+  """A list flag's values as floats; a bad one is one sentence naming --flag."""
   try:
     return [float(v) for v in values]
   except ValueError:
@@ -244,17 +245,17 @@ def main(argv, args) -> int:
   if not args.checkpoint.value or not args.out.value:
     raise ValueError('Name the model with --checkpoint=RUN_DIR and the output '
                      'folder with --out=DIR.')
-  adjustments = _numbers(args.adjustments.value, 'adjustments')
-  temperatures = _numbers(args.temperatures.value, 'temperatures')
-  saturations = _numbers(args.saturations.value, 'saturations')
-  confidences = _numbers(args.confidences.value, 'confidences')
+  adjustments = numbers(args.adjustments.value, 'adjustments')
+  temperatures = numbers(args.temperatures.value, 'temperatures')
+  saturations = numbers(args.saturations.value, 'saturations')
+  confidences = numbers(args.confidences.value, 'confidences')
   if args.hints.value < 0:
     raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
   _, variables, info = checkpoint.load_model(path)
-  propagations = propagation_grid(_numbers(args.hint_spreads.value, 'hint_spreads'),
-                                  _numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
-                                  _numbers(args.hint_reaches.value, 'hint_reaches'))
+  propagations = propagation_grid(numbers(args.hint_spreads.value, 'hint_spreads'),
+                                  numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
+                                  numbers(args.hint_reaches.value, 'hint_reaches'))
   settings = settings_grid(info['config'], adjustments, temperatures, saturations,
                            confidences, propagations)
   for setting in settings:  # One sentence for a bad value, before any scoring.
