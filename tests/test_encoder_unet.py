@@ -1,0 +1,108 @@
+"""The U-Net on a pretrained EfficientNet-Lite encoder (models.EncoderUNet):
+its shape, its ImageNet start, the hint branch that leaves the encoder alone,
+the encoder's own learning rate, and every task through the real entry points."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from colorjax import efficientnet
+from colorjax import models
+from colorjax import optim
+from colorjax import parallel
+from colorjax import tasks
+from colorjax import train
+from tests.conftest import photo_crops
+from tests.conftest import tiny_config
+
+SMALL = {'model.name': 'encoder_unet', 'model.decoder_widths': (8, 8, 8, 8, 8)}
+
+
+def test_golden_parameter_count():
+  variables = jax.eval_shape(lambda: models.EncoderUNet().init(
+      jax.random.key(0), jnp.zeros((1, 64, 64, 1)), train=False))
+  assert efficientnet.parameter_count(variables) == 3_768_466
+  # The encoder is EfficientNet-Lite0 without its head and classifier.
+  encoder = sum(x.size for x in jax.tree.leaves(variables['params']['encoder']))
+  assert encoder == 4_652_008 - (320 * 1_280 + 2 * 1_280 + 1_280 * 1_000 + 1_000)
+
+
+@pytest.mark.parametrize('height,width', [(17, 45), (32, 32)])
+def test_any_input_size(height, width):
+  model = models.EncoderUNet(decoder_widths=(8, 8, 8, 8, 8), num_logits=5)
+  l = jax.random.uniform(jax.random.key(0), (2, height, width, 1), minval=-1)
+  variables = jax.jit(lambda: model.init(jax.random.key(1), l, train=False))()
+  logits = model.apply(variables, l, train=False)
+  assert logits.shape == (2, height, width, 5) and logits.dtype == jnp.float32
+
+
+def test_a_fresh_run_starts_from_the_imagenet_encoder():
+  config = tiny_config(**SMALL)
+  model = train.create_model(config)
+  variables = tasks.base.pretrained_start(config, model, jax.devices()[0])
+  imagenet = efficientnet.pretrained_variables('lite0', num_classes=0)
+  for collection in ('params', 'batch_stats'):
+    jax.tree.map(np.testing.assert_array_equal, variables[collection]['encoder'],
+                 imagenet[collection])
+  config.model.encoder_weights = ''  # Random: no pretrained start.
+  assert tasks.base.pretrained_start(config, model, jax.devices()[0]) is None
+
+
+def test_hints_leave_the_encoder_as_pretrained_at_the_start():
+  config = tiny_config(**SMALL, **{'hints.enabled': True})
+  model = train.create_model(config)
+  variables = tasks.base.pretrained_start(config, model, jax.devices()[0])
+  l = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1), minval=-1)
+  hint_ab = jax.random.uniform(jax.random.key(1), (2, 32, 32, 2), minval=-0.5, maxval=0.5)
+  mask = jax.random.bernoulli(jax.random.key(2), 0.1, (2, 32, 32, 1))
+
+  def encoder_features(x):
+    _, state = model.apply(variables, x, train=False, capture_intermediates=True,
+                           mutable=['intermediates'])
+    return state['intermediates']['encoder']['__call__'][0]
+
+  without = encoder_features(jnp.concatenate([l, jnp.zeros_like(hint_ab), 0 * l], -1))
+  hinted = encoder_features(jnp.concatenate([l, hint_ab * mask, mask.astype(l.dtype)], -1))
+  plain = efficientnet.EfficientNetLite('lite0', num_classes=0).apply(
+      {k: v['encoder'] for k, v in variables.items()}, models.encoder_input(l), train=False)
+  for a, b, c in zip(without, hinted, plain):
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, c, atol=1e-5)
+
+
+def test_the_encoder_waits_then_learns_at_its_own_rate():
+  config = tiny_config(**{'opt.encoder_frozen_steps': 3, 'opt.encoder_lr_scale': 0.25,
+                          'opt.warmup_steps': 0, 'opt.schedule': 'constant'})
+  tx = optim.create_optimizer(config, optim.learning_rate_schedule(config))
+  params = {'encoder': {'w': jnp.ones(3)}, 'head': {'w': jnp.ones(3)}}
+  grads = {'encoder': {'w': jnp.array([1.0, -2.0, 3.0])}, 'head': {'w': jnp.array([1.0, -2.0, 3.0])}}
+  state = tx.init(params)
+  for step in range(5):
+    updates, state = tx.update(grads, state, params)
+    if step < 3:
+      np.testing.assert_array_equal(updates['encoder']['w'], 0.0)
+    else:  # Adam's moments are the same for the same gradients: the update scales.
+      np.testing.assert_allclose(updates['encoder']['w'], 0.25 * updates['head']['w'], rtol=1e-6)
+    assert np.all(np.asarray(updates['head']['w']) != 0)
+
+
+@pytest.mark.parametrize('overrides', [
+    {}, {'model.head': 'classification'}, {'gan.enabled': True}, {'hints.enabled': True}])
+def test_every_task_trains_the_encoder_unet(overrides):
+  config = tiny_config(**SMALL, **{'opt.warmup_steps': 0, 'global_batch_size': 4, **overrides})
+  mesh = parallel.make_mesh(1)
+  task = tasks.of(config)
+  model = train.create_model(config, axis_name=parallel.AXIS)
+  warm = task.warm_start(config, model, parallel.replicated(mesh))
+  state = jax.jit(lambda w: task.create_state(config, jax.random.key(0), model, w))(warm)
+  before = jax.tree.map(np.asarray, state.params['encoder'])
+  step = train.make_train_step(mesh, config)
+  batch = parallel.shard_batch(mesh, {'rgb': np.stack(photo_crops(4, 32, 32))})
+  state, metrics = step(state, batch, jax.random.key(1))
+  assert np.isfinite(float(metrics['loss']))
+  moved = jax.tree.map(lambda a, b: not np.array_equal(a, np.asarray(b)), before,
+                       state.params['encoder'])
+  assert any(jax.tree.leaves(moved))  # The encoder is trained, not only the decoder.
