@@ -56,10 +56,11 @@ def markdown(rows: list[dict], columns: list[str]) -> str:
 
 def case_config(name: str, size: int, batch: int):
   """A benchmark case's training config: configs/default.py with the network
-  `name` ('cnn' or 'unet', each at its default size), or configs/<name>.py;
+  `name` ('cnn', 'unet' or 'encoder_unet', each at its default size), or
+  configs/<name>.py;
   at `size` x `size` crops, `batch` images a step, float32."""
   from configs import default  # pylint: disable=g-import-not-at-top
-  if name in ('cnn', 'unet'):
+  if name in ('cnn', 'unet', 'encoder_unet'):
     config = default.get_config()
     config.model.name = name
   else:

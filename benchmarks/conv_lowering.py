@@ -12,8 +12,16 @@ that `colorjax.models` can choose (see `lowering.conv_lowering`):
 Writes milliseconds per shape and lowering, with the machine, versions and
 date, to --out and prints the table; this is the measurement behind the
 rule in `lowering.conv_lowering`.
+
+  python benchmarks/conv_lowering.py --depthwise --size=128 \
+      --out=benchmarks/results/cpu_depthwise_lowering.json
+
+times instead the depthwise convolutions of EfficientNet-Lite0 at a
+--size x --size input (the encoder of models.EncoderUNet), XLA's grouped
+convolution against the shifted multiply-adds of `lowering.depthwise_lowering`.
 """
 
+import contextlib
 import functools
 import os
 import sys
@@ -32,6 +40,8 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _BATCH = flags.DEFINE_integer('batch', 32, 'Batch size.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per shape and lowering (the median counts).')
+_DEPTHWISE = flags.DEFINE_bool('depthwise', False, "EfficientNet-Lite0's depthwise layers instead.")
+_SIZE = flags.DEFINE_integer('size', 128, 'Input side for --depthwise.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/cpu_conv_lowering.json', 'Where to write JSON.')
 
 
@@ -70,8 +80,62 @@ def time_lowering(kind: str, spatial: int, cin: int, cout: int) -> float:
   return 1e3 * float(np.median(times))
 
 
+def depthwise_shapes(size: int) -> list[tuple[int, int, int, int]]:
+  """Distinct (input side, channels, kernel, stride) of Lite0's depthwise layers."""
+  from colorjax import efficientnet  # pylint: disable=g-import-not-at-top
+  shapes, side, channels = [], size // 2, efficientnet.STEM
+  for repeats, kernel, stride, expansion, out in efficientnet.stages('lite0'):
+    for r in range(repeats):
+      shapes.append((side, channels * expansion, kernel, stride if r == 0 else 1))
+      side //= stride if r == 0 else 1
+      channels = out
+  return sorted(set(shapes), key=lambda s: (-s[0], s[1]))
+
+
+def time_depthwise(kind: str, side: int, channels: int, kernel: int, stride: int) -> float:
+  """Median milliseconds of value and both gradients of one depthwise layer."""
+  key_x, key_w = jax.random.split(jax.random.key(0))
+  x = jax.random.normal(key_x, (_BATCH.value, side, side, channels))
+  w = jax.random.normal(key_w, (kernel, kernel, 1, channels)) * 0.1
+  conv = lambda x, w: lowering.conv_general_dilated(
+      x, w, (stride, stride), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      feature_group_count=channels)
+  step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1)))
+  with lowering.forced_lowering('xla') if kind == 'xla' else contextlib.nullcontext():
+    return _median_ms(step, x, w)
+
+
+def _median_ms(step, *args) -> float:
+  jax.block_until_ready(step(*args))
+  times = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    jax.block_until_ready(step(*args))
+    times.append(time.perf_counter() - start)
+  return 1e3 * float(np.median(times))
+
+
+def depthwise_rows() -> list[dict]:
+  rows = []
+  for side, channels, kernel, stride in depthwise_shapes(_SIZE.value):
+    row = {'input': f'{side}x{side}x{channels}', 'kernel': f'{kernel}x{kernel}',
+           'stride': stride}
+    for kind in ('xla', 'shifted'):
+      row[f'{kind} ms'] = time_depthwise(kind, side, channels, kernel, stride)
+    row['chosen'] = lowering.depthwise_lowering('cpu')
+    rows.append(row)
+    print(common.markdown(rows[-1:], list(row)), flush=True)
+  return rows
+
+
 def main(argv):
   del argv
+  if _DEPTHWISE.value:
+    rows = depthwise_rows()
+    common.write(_OUT.value, {**common.environment(), 'batch': _BATCH.value,
+                              'size': _SIZE.value}, rows)
+    print(common.markdown(rows, list(rows[0])))
+    return
   rows = []
   for spatial, cin, cout in network_shapes():
     row = {'spatial': f'{spatial}x{spatial}', 'in -> out': f'{cin} -> {cout}'}

@@ -54,12 +54,12 @@ class CNN(nn.Module):
     return torch.tanh(self.head(l))
 
 
-def _block(cin, cout):
-  return nn.Sequential(
-      nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, momentum=0.1),
-      nn.ReLU(inplace=True),
-      nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, momentum=0.1),
-      nn.ReLU(inplace=True))
+def _block(cin, cout, convs=2):
+  layers = []
+  for i in range(convs):
+    layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False),
+               nn.BatchNorm2d(cout, momentum=0.1), nn.ReLU(inplace=True)]
+  return nn.Sequential(*layers)
 
 
 class UNet(nn.Module):
@@ -171,10 +171,42 @@ class EfficientNetLite(nn.Module):
     return self._fc(x.mean((2, 3)))
 
 
+class EncoderUNet(nn.Module):
+  """colorjax's models.EncoderUNet: EfficientNet-Lite's five feature maps as
+  skips, 2x2 transposed convolutions up, two 3x3 convolutions per level at
+  strides 16, 8, 4 and one at 2 and 1, a one-convolution full-resolution
+  path from l, a 1x1 head and tanh; the encoder reads the gray sRGB of l."""
+
+  def __init__(self, encoder='lite0', decoder_widths=(128, 64, 48, 32, 16)):
+    super().__init__()
+    self.encoder = EfficientNetLite(encoder)
+    del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # Features only.
+    skips = self.encoder.channels[:-1][::-1] + [decoder_widths[-1]]
+    self.full_res = _block(1, decoder_widths[-1], convs=1)
+    ins = [self.encoder.channels[-1]] + list(decoder_widths[:-1])
+    self.upsample = nn.ModuleList(nn.ConvTranspose2d(a, w, 2, stride=2)
+                                  for a, w in zip(ins, decoder_widths))
+    self.up = nn.ModuleList(_block(s + w, w, convs=2 if i < 3 else 1)
+                            for i, (s, w) in enumerate(zip(skips, decoder_widths)))
+    self.head = nn.Conv2d(decoder_widths[-1], 2, 1)
+
+  def forward(self, l):
+    fy = (l + 1) * 50 / 116 + 16 / 116  # The gray of CIE L: Y, then sRGB's gamma.
+    y = torch.where(fy > 0.2068966, fy ** 3, (fy - 16 / 116) / 7.787)
+    gray = torch.where(y > 0.0031308, 1.055 * y.clamp(min=0.0031308) ** (1 / 2.4) - 0.055,
+                       12.92 * y).clamp(0, 1)
+    features = self.encoder((2 * gray - 1).expand(-1, 3, -1, -1), features=True)
+    skips = features[:-1][::-1] + [self.full_res(l)]
+    x = features[-1]
+    for upsample, up, skip in zip(self.upsample, self.up, skips):
+      x = up(torch.cat([skip, upsample(x)], 1))
+    return torch.tanh(self.head(x))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--mode', choices=['eager', 'amp', 'compile'], default='amp')
-  parser.add_argument('--model', choices=['cnn', 'unet'], default='unet')
+  parser.add_argument('--model', choices=['cnn', 'unet', 'encoder_unet'], default='unet')
   parser.add_argument('--size', type=int, default=256)
   parser.add_argument('--batch', type=int, default=32)
   parser.add_argument('--steps', type=int, default=30)
@@ -184,12 +216,18 @@ def main():
   parser.add_argument('--bottleneck', type=int, default=1024, help='U-Net bottleneck width.')
   parser.add_argument('--cnn_channels', type=numbers, default=(64, 128, 256, 512, 256, 128, 64),
                       help='CNN hidden widths.')
+  parser.add_argument('--encoder', default='lite0', choices=sorted(_LITE_STAGES),
+                      help='EncoderUNet encoder.')
+  parser.add_argument('--decoder_widths', type=numbers, default=(128, 64, 48, 32, 16),
+                      help='EncoderUNet decoder widths.')
   args = parser.parse_args()
 
   device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
   fmt = torch.channels_last if args.mode != 'eager' else torch.contiguous_format
-  model = (UNet(args.widths, args.bottleneck) if args.model == 'unet'
-           else CNN(args.cnn_channels)).to(device, memory_format=fmt)
+  networks = {'unet': lambda: UNet(args.widths, args.bottleneck),
+              'cnn': lambda: CNN(args.cnn_channels),
+              'encoder_unet': lambda: EncoderUNet(args.encoder, args.decoder_widths)}
+  model = networks[args.model]().to(device, memory_format=fmt)
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == 'cuda')
   network = torch.compile(model) if args.mode == 'compile' else model
   rgb = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8,

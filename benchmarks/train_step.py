@@ -30,8 +30,8 @@ import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _CASES = flags.DEFINE_string(
     'cases', 'unet:256:32,unet:32:256,cnn:256:32,cnn:32:256',
-    'Comma-separated MODEL_OR_CONFIG:IMAGE_SIZE:BATCH: cnn or unet (their '
-    'default sizes), or a file in configs/ (e.g. photos_unet).')
+    'Comma-separated MODEL_OR_CONFIG:IMAGE_SIZE:BATCH: cnn, unet or encoder_unet '
+    '(their default sizes, MSE), or a file in configs/ (e.g. photos_unet).')
 _DTYPES = flags.DEFINE_string('dtypes', 'bf16,fp32', 'Comma-separated: bf16, fp32.')
 _STEPS = flags.DEFINE_integer('steps', 30, 'Timed steps per case.')
 _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps first (compilation).')
@@ -92,7 +92,9 @@ def run_torch(mode: str, model: str, size: int, batch: int, step_flops: float) -
   peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_peer.py')
   network = common.case_config(model, size, batch).model
   shape = (f'--widths={",".join(map(str, network.widths))}', f'--bottleneck={network.bottleneck}',
-           f'--cnn_channels={",".join(map(str, network.cnn_channels))}')
+           f'--cnn_channels={",".join(map(str, network.cnn_channels))}',
+           f'--encoder={network.encoder}',
+           f'--decoder_widths={",".join(map(str, network.decoder_widths))}')
   result = subprocess.run(
       [sys.executable, peer, f'--mode={mode}', f'--model={network.name}', f'--size={size}',
        f'--batch={batch}', f'--steps={_STEPS.value}', f'--warmup={_WARMUP.value}', *shape],
