@@ -30,7 +30,7 @@ def installed(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('package')
   source = tmp / 'source'
   source.mkdir()
-  for name in ('pyproject.toml', 'README.md'):
+  for name in ('pyproject.toml', 'README.md', 'LICENSE'):
     shutil.copy(os.path.join(REPO, name), source / name)
   shutil.copytree(os.path.join(REPO, 'colorjax'), source / 'colorjax',
                   ignore=shutil.ignore_patterns('__pycache__'))
@@ -50,6 +50,15 @@ def installed(tmp_path_factory):
   elsewhere = tmp / 'elsewhere'
   elsewhere.mkdir()
   return bin_dir, elsewhere
+
+
+def test_the_installed_package_declares_the_apache_licence(installed):
+  bin_dir, elsewhere = installed
+  program = ('from importlib import metadata; m = metadata.metadata("colorjax"); '
+             'print(m["License-Expression"]); '
+             'print(any(f.name == "LICENSE" for f in metadata.files("colorjax")))')
+  result = _run([str(bin_dir / 'python'), '-c', program], cwd=elsewhere, env=_clean_env())
+  assert result.stdout.split() == ['Apache-2.0', 'True']
 
 
 def _clean_env():
