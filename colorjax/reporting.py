@@ -27,7 +27,8 @@ def format_duration(seconds: float) -> str:
 
 
 class Reporter:
-  """Console progress lines, TensorBoard events and eval_metrics.jsonl (process 0).
+  """Console progress lines, TensorBoard events, train_metrics.jsonl and
+  eval_metrics.jsonl (process 0).
 
   The img/s and ETA count training steps only: the clock starts once the
   run's first step (which compiles) has finished, and the time spent in
@@ -79,6 +80,9 @@ class Reporter:
                  metrics['loss'], gan_part, speed)
     scalars = dict(metrics) if rate is None else {**metrics, 'images_per_second': rate}
     self._scalars(step, scalars, 'train')
+    if self.active:  # Readable without TensorBoard, e.g. to plot the loss.
+      with open(os.path.join(self.workdir, 'train_metrics.jsonl'), 'a') as f:
+        f.write(json.dumps({'step': step, **{k: float(v) for k, v in scalars.items()}}) + '\n')
 
   def eval(self, step: int, metrics: dict[str, float], grid) -> None:
     logging.info('eval at step %d: %s', step,

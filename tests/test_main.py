@@ -48,6 +48,9 @@ def test_quickstart_style_run_writes_checkpoint_metrics_and_grid(tmp_path, photo
   assert [e['step'] for e in evals] == [2, 4]
   assert {'mse_ab', 'psnr', 'ssim', 'gray_psnr', 'gray_ssim'} <= set(evals[-1])
   assert evals[0]['gray_psnr'] == evals[1]['gray_psnr']  # The baseline does not train.
+  logged = [json.loads(line) for line in
+            open(os.path.join(workdir, 'train_metrics.jsonl')).read().splitlines()]
+  assert [m['step'] for m in logged] == [2, 4] and np.isfinite(logged[-1]['loss'])
   assert 0 < evals[-1]['psnr'] < 60 and 0 < evals[-1]['ssim'] <= 1
   from PIL import Image
   grid = np.asarray(Image.open(os.path.join(workdir, 'images', 'step_0000004.png')))
