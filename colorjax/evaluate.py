@@ -122,14 +122,16 @@ class Evaluator:
 
 
 def folder_means(rows: list[dict], folder) -> dict[str, dict]:
-  """Mean PSNR of the model and of gray per folder: per-image rows (as
-  `Evaluator.rows`) grouped by folder(name) (`sources.folder_of`)."""
+  """Mean PSNR of the model and of gray per folder, and the share of its
+  photos the model scores below gray: per-image rows (as `Evaluator.rows`)
+  grouped by folder(name) (`sources.folder_of`)."""
   groups = {}
   for row in rows:
     groups.setdefault(folder(row['image']), []).append(row)
   return {name: {'images': len(group),
                  'psnr': float(np.mean([r['psnr'] for r in group])),
-                 'gray_psnr': float(np.mean([r['gray_psnr'] for r in group]))}
+                 'gray_psnr': float(np.mean([r['gray_psnr'] for r in group])),
+                 'below_gray': float(np.mean([r['psnr'] < r['gray_psnr'] for r in group]))}
           for name, group in sorted(groups.items())}
 
 
@@ -299,6 +301,7 @@ def main(argv, args):
               'model': info['config']['model']['name'],
               'data': args.data.value or f'held out by {args.held_out.value}',
               'resolution': resolution, 'images': len(rows),
+              'below_gray': float(np.mean([r['psnr'] < r['gray_psnr'] for r in rows])),
               'temperature': getattr(model, 'temperature', None),
               'adjustment': getattr(model, 'adjustment', None),
               'confidence': getattr(model, 'confidence', None),
@@ -323,11 +326,14 @@ def main(argv, args):
   print(f'{len(rows)} images ({len(skipped)} skipped) from {settings["data"]}, '
         f'checkpoint step {info["step"]}, resolution {resolution}:')
   print(format_table(summary))
+  below = np.mean([r['psnr'] < r['gray_psnr'] for r in rows])
+  print(f'below gray: {below:.0%} of the images')
   if len(by_folder) > 1:
     for name, scores in by_folder.items():
       count = scores['images']
       print(f'{name}, {count} image{"s" if count != 1 else ""}: PSNR {scores["psnr"]:.2f} dB '
-            f'(gray {scores["gray_psnr"]:.2f}, {scores["psnr"] - scores["gray_psnr"]:+.2f})')
+            f'(gray {scores["gray_psnr"]:.2f}, {scores["psnr"] - scores["gray_psnr"]:+.2f}), '
+            f'{scores["below_gray"]:.0%} below gray')
 
 
 def cli():

@@ -157,28 +157,47 @@ def worst_folder_gain(row: dict) -> float:
   return min(f['psnr'] - f['gray_psnr'] for f in row['folders'].values())
 
 
+def folder_margin(row: dict, min_folder_gain_db: float, folder_gains: dict | None = None) -> float:
+  """How far the worst folder of a scored row is above its required gain over
+  gray: `folder_gains` {folder name: dB} for the folders it names (a folder
+  matches by its path or its last component), min_folder_gain_db for the rest."""
+  folder_gains = folder_gains or {}
+
+  def required(folder: str) -> float:
+    name = os.path.basename(folder.rstrip(os.sep))
+    return folder_gains.get(folder, folder_gains.get(name, min_folder_gain_db))
+  return min(f['psnr'] - f['gray_psnr'] - required(name) for name, f in row['folders'].items())
+
+
 def choose(rows: list[dict], min_gain_db: float = 0.0,
            min_folder_gain_db: float | None = None,
-           best_psnr: bool = False) -> tuple[dict, str]:
+           best_psnr: bool = False, folder_gains: dict | None = None) -> tuple[dict, str]:
   """The most colourful row whose PSNR beats gray's by min_gain_db (and, if
-  min_folder_gain_db is set, whose every folder beats gray's by that), and
-  why; when none does, the row with the best PSNR (the best worst folder,
-  with the folder condition). With best_psnr, the row with the best PSNR."""
+  min_folder_gain_db is set, whose every folder beats gray's by that, or by
+  what `folder_gains` names for it, e.g. {'train_neutral': -0.5} for photos
+  that gray already gets nearly right), and why; when none does, the row
+  with the best PSNR (the best worst folder, with the folder condition).
+  With best_psnr, the row with the best PSNR."""
   if best_psnr:
     return max(rows, key=lambda r: r['psnr']), 'the best PSNR'
+  if folder_gains and min_folder_gain_db is None:
+    min_folder_gain_db = float('-inf')
+  margin = lambda row: folder_margin(row, min_folder_gain_db, folder_gains)
 
   def eligible(row):
     if row['psnr'] - row['gray_psnr'] < min_gain_db:
       return False
-    return min_folder_gain_db is None or worst_folder_gain(row) >= min_folder_gain_db
+    return min_folder_gain_db is None or margin(row) >= 0
   rule = f'PSNR at least {min_gain_db} dB above gray'
-  if min_folder_gain_db is not None:
+  if min_folder_gain_db is not None and min_folder_gain_db > float('-inf'):
     rule += f' and at least {min_folder_gain_db} dB above it on every folder'
+  for name, gain in sorted((folder_gains or {}).items()):
+    rule += f', {gain:+g} dB on {name}'
   passing = [r for r in rows if eligible(r)]
   if passing:
     return max(passing, key=lambda r: r['colorfulness']), f'the most colourful setting with {rule}'
   if min_folder_gain_db is not None:
-    return (max(rows, key=worst_folder_gain),
+    return (max(rows, key=margin),
             f'no setting has {rule}; the best PSNR on the worst folder')
   return max(rows, key=lambda r: r['psnr']), f'no setting has {rule}; the best PSNR'
 
@@ -230,7 +249,11 @@ def _define_flags():
                                      'that a setting must keep.'),
       min_folder_gain_db=flags.DEFINE_float(
           'min_folder_gain_db', None, 'PSNR margin over gray that a setting must also '
-          "keep on each folder's photos alone (default: no such condition)."))
+          "keep on each folder's photos alone (default: no such condition)."),
+      folder_gains=flags.DEFINE_list(
+          'folder_gains', [], 'FOLDER:DB,...: the margin for the folders named '
+          '(path or last component) instead of --min_folder_gain_db, e.g. '
+          'train_neutral:-0.5 for scenes gray already gets nearly right.'))
 
 
 def numbers(values: list[str], flag: str) -> list[float]:
@@ -239,6 +262,21 @@ def numbers(values: list[str], flag: str) -> list[float]:
     return [float(v) for v in values]
   except ValueError:
     raise ValueError(f'--{flag} takes comma-separated numbers, not {",".join(values)!r}.') from None
+
+
+def folder_gains(values: list[str]) -> dict[str, float]:
+  """--folder_gains's FOLDER:DB pairs; a bad one is one sentence."""
+  gains = {}
+  for value in values:
+    name, _, gain = value.rpartition(':')
+    try:
+      gains[name] = float(gain)
+    except ValueError:
+      name = ''
+    if not name:
+      raise ValueError(f'--folder_gains takes FOLDER:DB pairs (e.g. train_neutral:-0.5), '
+                       f'not {value!r}.')
+  return gains
 
 
 def main(argv, args) -> int:
@@ -266,7 +304,7 @@ def main(argv, args) -> int:
                                 settings, folder=sources.folder_of(info['config'], args.data.value),
                                 hint_count=args.hints.value)
   choice, rule = choose(rows, args.min_gain_db.value, args.min_folder_gain_db.value,
-                        args.best_psnr.value)
+                        args.best_psnr.value, folder_gains(args.folder_gains.value))
   if args.export.value:
     checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
                       adjustment=choice.get('adjustment'),

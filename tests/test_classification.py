@@ -231,6 +231,17 @@ def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():
   assert chosen['adjustment'] == 0.3 and 'every folder' in rule
   chosen, rule = tune.choose(rows, min_folder_gain_db=1.0)
   assert chosen['adjustment'] == 0.3 and 'worst folder' in rule
+  # A folder gray already gets nearly right may stay below gray by its own
+  # margin (by path or last component): here streets -1.5 dB lets 0.2 pass.
+  for gains in ({'streets': -1.5}, {'data/streets': -1.5}):
+    for row in rows:
+      row['folders'] = {f'data/{k}' if 'data' in next(iter(gains)) else k: v
+                        for k, v in row['folders'].items()}
+    chosen, rule = tune.choose(rows, min_folder_gain_db=0.0, folder_gains=gains)
+    assert chosen['adjustment'] == 0.2 and '-1.5 dB on' in rule
+  assert tune.folder_gains(['train_neutral:-0.5', 'a:b:1']) == {'train_neutral': -0.5, 'a:b': 1.0}
+  with pytest.raises(ValueError, match='FOLDER:DB pairs'):
+    tune.folder_gains(['neutral'])
 
 
 def test_nearest_bin_lookup_equals_a_full_search():
