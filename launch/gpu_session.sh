@@ -15,6 +15,11 @@
 # would pass the 64 MiB a call carries). Then run `bash launch/gpu_session.sh`
 # on the device with carry [".whl", "gpu_data"] and a timeout of 580 s.
 #
+# The pretrained-encoder recipes (configs/photos_encoder.py) instead: fill
+# gpu_data/ with a share of all four photo folders and the encoder's weights,
+#   BUDGET_MB=40 WEIGHTS=1 launch/gpu_data.sh
+# and run with VARIANTS="photos_encoder:gpu_classification photos_encoder:gpu_hints".
+#
 # BENCH_SECONDS (default 170; 0: no benchmark) bounds the benchmark, and any
 # FLAGS go to every training run. On 2026-11-27 (one H100) the four runs of
 # 8,000 steps took about 90 s to start and 3 minutes to train, side by side;
