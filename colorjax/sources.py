@@ -5,7 +5,8 @@ train and eval, and the scan that keeps the usable ones.
            `tfds.data_source` (array_record; no TensorFlow needed);
   'folder' a folder of images (recursive), or several as 'A,B', split into
            train/eval by a seeded hash of each relative path, so the split is
-           stable as files are added;
+           stable as files are added; or, with config.data.eval_folder, that
+           folder (or folders) whole for eval (e.g. CIFAR-10's test/);
   'sample' the colour photos that scikit-image ships: the offline quickstart.
 
 A source has `len`, `load(index, draft_size=None)` -> uint8 RGB and
@@ -130,8 +131,12 @@ def open_source(data_config, split: str):
     if not data_config.folder:
       raise DataError('config.data.source is "folder" but no folder is set; '
                       'pass --config.data.folder=PATH.')
-    paths = folder_split(data_config.folder, split, data_config.eval_fraction,
-                         data_config.split_seed)
+    eval_folder = data_config.get('eval_folder', '')
+    if split == 'eval' and eval_folder:  # A test folder of its own: all of it.
+      paths = folder_split(eval_folder, 'eval', 1.0, data_config.split_seed)
+    else:
+      paths = folder_split(data_config.folder, split, data_config.eval_fraction,
+                           data_config.split_seed)
     if not paths:
       raise DataError(
           f'The {split} split of {data_config.folder!r} is empty (eval_fraction '

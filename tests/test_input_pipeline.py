@@ -181,6 +181,17 @@ def test_folder_split_is_stable_when_files_are_added(tmp_path):
   assert set(other_seed) != set(held_out_later)
 
 
+def test_an_eval_folder_is_evaluated_whole_and_train_keeps_all_of_its_folder(tmp_path):
+  """CIFAR-10's layout: train/ for training, nothing held out; test/ for eval."""
+  train_folder, test_folder = str(tmp_path / 'train'), str(tmp_path / 'test')
+  write_photo_folder(train_folder, 10, seed=0)
+  write_photo_folder(test_folder, 4, seed=1)
+  config = _data_config(folder=train_folder, eval_folder=test_folder, eval_fraction=0.0)
+  assert len(sources.open_source(config, 'train').paths) == 10
+  assert sorted(sources.open_source(config, 'eval').paths) == sorted(
+      os.path.join(test_folder, f) for f in os.listdir(test_folder))
+
+
 def _train_batches(config, source, indices, start=0, steps=6, **kwargs):
   return list(ip.train_batches(config, source, indices, global_batch=4,
                                start_step=start, num_steps=steps, seed=7,
