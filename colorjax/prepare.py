@@ -46,7 +46,7 @@ def not_ready(name: str, data_dir: str | None, error, *, split: str | None = Non
       "--config.data.tfds_download=True (writing it needs `pip install "
       "'colorjax[prepare]'`), or run `pip install tensorflow tensorflow-datasets && "
       f'tfds build {name} --file_format=array_record --data_dir={where}` on another '
-      'machine and copy the folder (see the README); or train offline with '
+      'machine and copy the folder (see docs/data.md); or train offline with '
       '--config.data.source=folder --config.data.folder=PATH, or '
       '--config.data.source=sample.')
 

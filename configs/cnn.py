@@ -2,7 +2,7 @@
 
   python -m colorjax.main --config=configs/cnn.py
 
-Needs CIFAR-10 prepared for TFDS (see the README); writes runs/cnn/.
+Needs CIFAR-10 prepared for TFDS (see docs/data.md); writes runs/cnn/.
 """
 
 from configs import default

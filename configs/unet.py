@@ -2,7 +2,7 @@
 
   python -m colorjax.main --config=configs/unet.py
 
-Needs CIFAR-10 prepared for TFDS (see the README); writes runs/unet/.
+Needs CIFAR-10 prepared for TFDS (see docs/data.md; or CIFAR-10 as image folders: launch/seed_table.sh with DATA=); writes runs/unet/.
 """
 
 from configs import default

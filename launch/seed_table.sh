@@ -7,7 +7,7 @@
 #   DATA=../shared/data/cifar10 STEPS=2000 launch/seed_table.sh   # CIFAR-10 as image folders
 #
 # By default CIFAR-10 comes from TFDS, prepared in ~/tensorflow_datasets (the
-# first training start prepares it; see the README: network access and
+# first training start prepares it; see docs/data.md: network access and
 # TensorFlow for that step). With DATA=FOLDER it is read from FOLDER/train
 # (all 50,000 images, nothing held out) and evaluated on all of FOLDER/test,
 # with no TFDS and no network: the layout of ../shared/data/cifar10 (JPEG
