@@ -3,7 +3,7 @@ platform (`conv_lowering`), and `conv_general_dilated`, which nn.Conv calls.
 
 XLA's CPU convolution is slow where the input is smaller than the kernel
 (2 GFLOP/s at the U-Net's 2x2 bottleneck) and at wide layers (measured in
-RESULTS.md, "CPU: train step"); there a 3x3 convolution is computed as one
+docs/experiments.md, "CPU: train step"); there a 3x3 convolution is computed as one
 matrix product over nine shifted copies (im2col) or by Winograd's F(2x2, 3x3)
 with its own VJP. Every lowering computes the same function up to float
 rounding; GPUs and TPUs keep XLA's convolution (cuDNN).

@@ -18,7 +18,7 @@ held-out photos only:
 About 27 images/s on 2 CPU cores (1 h 30 min for 4,500 steps); writes
 runs/photos_classification/. The tuned export of step 4,500 was
 colorjax/pretrained on 2026-11-27 until the second stage replaced it
-(MODEL_CARD.md; RESULTS.md, "The bundle changes" and "The bundle changes again").
+(MODEL_CARD.md; docs/experiments.md, "The bundle changes" and "The bundle changes again").
 """
 
 from configs import unet_classification

@@ -12,12 +12,12 @@ Starts from the parameters of runs/photos_classification (config.init_from;
 4,500 steps on 64x64 crops) and trains on 128x128 crops of the same photos
 (shorter side 128-160, the working resolution the model is used at), 8 per
 batch: the same pixels per step as 32 crops of 64x64, with the context of a
-whole photo. The change that helped the hint model (RESULTS.md, "Colour
+whole photo. The change that helped the hint model (docs/experiments.md, "Colour
 hints"). 3,000 steps at a peak learning rate of 3e-4, sized for 2 CPU cores.
 The held-out split is the same as the first run's (same folders and
 split seed). Writes runs/photos_classification_128/. The tuned export of
 step 3,000 was colorjax/pretrained until 2026-11-27 19:36, when the
-GPU-trained configs/photos_gpu.py:classification replaced it (RESULTS.md,
+GPU-trained configs/photos_gpu.py:classification replaced it (docs/experiments.md,
 "The bundle changes again" and "The bundle changes: a GPU-trained
 classification U-Net").
 """

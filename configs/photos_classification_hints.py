@@ -15,7 +15,7 @@ decoded with the confidence rule than when it regresses the mean colour
 (the bundled hint model, configs/photos_unet_hints_more.py). Its decoding
 is tuned like the automatic model's (`colorjax.tune`); compare the two on
 the held-out photos (`--held_out`) before any test set. Writes
-runs/photos_classification_hints/. Measured so far (RESULTS.md, "A
+runs/photos_classification_hints/. Measured so far (docs/experiments.md, "A
 classification head reading hints"): a run cut to 3,000 steps
 (--config.num_train_steps=3000), below the bundled hint model at every
 hint count, also after its 128x128 stage (photos_classification_hints_128).

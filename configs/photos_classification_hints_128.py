@@ -8,14 +8,14 @@
       --min_gain_db=99 --out=runs/photos_classification_hints_128/tune_hints10 \\
       --export=runs/photos_classification_hints_128_tuned
 
-The second stage that helped the MSE hint model (RESULTS.md, "Colour
+The second stage that helped the MSE hint model (docs/experiments.md, "Colour
 hints"): from the 64x64 run's parameters (config.init_from), 2,000 steps on
 128x128 crops, 8 per batch, peak learning rate 3e-4. Tuned at 10 hints (with
 --min_gain_db=99 no setting passes, so tune keeps the best PSNR), then
 compared with the bundled hint model on the same 88 held-out photos
 (`colorjax.evaluate --held_out=runs/photos_unet_hints_more
 --hints=0,1,2,5,10,20,50`): 0.06-0.46 dB below it at every count
-(RESULTS.md, "A classification head reading hints"). Writes
+(docs/experiments.md, "A classification head reading hints"). Writes
 runs/photos_classification_hints_128/.
 """
 

@@ -8,7 +8,7 @@ parameters), MSE on ab. The CNN works at full resolution throughout: 25.4
 GFLOP per 64x64 crop forward, 67x the 0.38 GFLOP of photos_unet.py's small
 U-Net (counted with benchmarks/flops.py), so this is a recipe for a GPU; on 2
 CPU cores expect about 1.5 images/s (an estimate: the CPU train-step benchmark
-in RESULTS.md measured 6.1 images/s at 32x32, and 64x64 has 4x the pixels).
+in docs/experiments.md measured 6.1 images/s at 32x32, and 64x64 has 4x the pixels).
 Evaluate at --resolution=128. Writes runs/photos_cnn/.
 """
 

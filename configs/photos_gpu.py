@@ -24,7 +24,7 @@ lie). Variants:
                   (it works at full resolution: 25 GFLOP per crop forward);
   gan             the unet variant as the generator of the pix2pix GAN.
 On one H100 four of them side by side ran at 670-1,990 images/s each
-(about three minutes for 8,000 steps; RESULTS.md, "GPU"). The classification
+(about three minutes for 8,000 steps; docs/experiments.md, "GPU"). The classification
 and hints variants are the bundled models (MODEL_CARD.md). Evaluate at
 --resolution=128.
 """

@@ -17,7 +17,7 @@ bundle trained on), with the 128x128 fine-tuning settings of
 (the second stage's 46 photos of `train` and 42 of `train_more`). Writes
 runs/photos_unet_hints_more/; its export was colorjax/pretrained_hints
 until 2026-11-27 19:44, when the GPU-trained configs/photos_gpu.py:hints
-replaced it (RESULTS.md, "Colour hints").
+replaced it (docs/experiments.md, "Colour hints").
 """
 
 from configs import photos_unet

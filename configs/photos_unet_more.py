@@ -8,9 +8,9 @@ and cosine decay) on `../shared/data/train` (2,316 photos) and
 `../shared/data/train_more` (2,367 more, with more streets and buildings),
 2% of each held out by the run's split, for 5,000 steps. `train` alone
 taught the earlier bundled model a warm prior (mean b +9.3 against +3.2
-for train_more; RESULTS.md, "Where the previous bundled model's sepia cast
+for train_more; docs/experiments.md, "Where the previous bundled model's sepia cast
 came from"). Lower than gray on the held-out photos, so not bundled
-(RESULTS.md, "A candidate on both photo folders"). Sized for 2 CPU cores;
+(docs/experiments.md, "A candidate on both photo folders"). Sized for 2 CPU cores;
 writes runs/photos_unet_more/.
 """
 
