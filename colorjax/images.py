@@ -46,7 +46,14 @@ def read_image(data: bytes, *, max_pixels: int | None = None,
     DataError: the bytes are not an image that Pillow can read.
   """
   try:
-    with Image.open(io.BytesIO(data)) as image:
+    try:
+      opened = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:  # Pillow's own header check (> 179 MP).
+      if max_pixels:
+        raise ImageTooLarge(f'the image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} '
+                            f'megapixels, more than the limit of {max_pixels / 1e6:g}') from e
+      raise
+    with opened as image:
       width, height = image.size
       if max_pixels and width * height > max_pixels:
         raise ImageTooLarge(

@@ -19,14 +19,30 @@ Endpoints:
   GET  /healthz   model, checkpoint step, default resolution, whether it takes hints.
 
 Errors are JSON {"error": "..."}: 400 missing field or bad value, 413 upload
-or pixel count over the limit, 415 not an image. Uploads are decoded in
-memory and never written to disk. The model loads and compiles once at start.
-Flask is needed here only; the training code never imports this module.
+or pixel count over the limit (judged from the header, before decoding), 415
+not an image, 503 with Retry-After when the server is full or shutting down.
+Uploads are decoded in memory and never written to disk. The model loads and
+compiles once at start and is shared by every request.
+
+Load: at most --max_concurrent colorizations run at once and at most --queue
+requests wait for one; a request beyond that gets 503 with Retry-After at
+once, and one that waits longer than --request_timeout seconds gets 503
+(the colorization itself, bounded by the working resolution, is not cut).
+The app runs in waitress, a production WSGI server (pure Python, from PyPI),
+with enough threads that every request reaches this admission at once.
+SIGTERM stops taking requests (new ones get 503 while the in-flight ones
+finish), then exits 0. --debug serves with werkzeug's development server.
+Flask and waitress are needed here only; the training code never imports
+this module.
 """
 
+import contextlib
 import json
+import math
 import os
+import signal
 import threading
+import time
 import types
 
 from absl import flags
@@ -61,9 +77,81 @@ def _output_format(request) -> str:
   return 'jpeg' if best == 'image/jpeg' else 'png'
 
 
+class Busy(Exception):
+  """A request the server cannot take now: 503 with Retry-After."""
+
+  def __init__(self, message: str, retry_after: int):
+    super().__init__(message)
+    self.retry_after = retry_after
+
+
+class Admission:
+  """At most `running` colorizations at once and `queue` requests waiting for
+  one; anything beyond is refused at once (`Busy`), and so is a request that
+  waits longer than `timeout` seconds, or any request once `drain` is called."""
+
+  def __init__(self, running: int, queue: int, timeout: float):
+    if running < 1 or queue < 0 or not timeout > 0:
+      raise ValueError('Serve with --max_concurrent of 1 or more, --queue of 0 or more '
+                       f'and a positive --request_timeout, not {running}, {queue}, {timeout}.')
+    self.capacity, self.queue, self.timeout = running, queue, timeout
+    self.slots = threading.Semaphore(running)
+    self.lock = threading.Lock()
+    self.running = self.waiting = 0
+    self.draining = False
+    self.seconds = 1.0  # Running mean of a colorization's time, for Retry-After.
+
+  def retry_after(self) -> int:
+    """Seconds until a place is likely free: the queue's work over the slots."""
+    return max(1, math.ceil((self.waiting + 1) * self.seconds / self.capacity))
+
+  @contextlib.contextmanager
+  def slot(self):
+    """Holds a place in the queue, then a colorization slot, for the block."""
+    with self.lock:
+      if self.draining:
+        raise Busy('The server is shutting down; send the photo again in a moment.',
+                   self.retry_after())
+      if self.waiting + self.running >= self.capacity + self.queue:
+        raise Busy(f'The server is busy ({self.running} colorizing, {self.waiting} '
+                   'waiting); send the photo again later.', self.retry_after())
+      self.waiting += 1
+    got = self.slots.acquire(timeout=self.timeout)
+    with self.lock:
+      self.waiting -= 1
+      if got:
+        self.running += 1
+    if not got:
+      raise Busy(f'The photo waited more than {self.timeout:g} s for the model; send it '
+                 'again later.', self.retry_after())
+    start = time.perf_counter()
+    try:
+      yield
+    finally:
+      with self.lock:
+        self.running -= 1
+        self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - start)
+      self.slots.release()
+
+  def idle(self) -> bool:
+    with self.lock:
+      return self.running == self.waiting == 0
+
+  def drain(self) -> None:
+    with self.lock:
+      self.draining = True
+
+  def status(self) -> dict:
+    with self.lock:
+      return {'running': self.running, 'waiting': self.waiting,
+              'max_concurrent': self.capacity, 'queue': self.queue,
+              'draining': self.draining}
+
+
 def create_app(colorizer: colorize.Colorizer, info: dict, *,
                default_resolution, max_upload_mb: float = 20,
-               max_megapixels: float = 50, max_concurrent: int = 2,
+               max_megapixels: float = 50, max_concurrent: int = 2, queue: int = 8,
+               request_timeout: float = 30.0,
                hint_colorizer: colorize.Colorizer | None = None) -> flask.Flask:
   """The Flask app around a loaded model.
 
@@ -75,11 +163,16 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
     default_resolution: working resolution when a request names none.
     max_upload_mb: larger uploads get 413 before they are read.
     max_megapixels: larger images get 413 before they are decoded.
-    max_concurrent: colorizations at once; more requests wait (bounds memory).
+    max_concurrent: colorizations at once (bounds memory and time).
+    queue: requests that may wait for one; more get 503 at once.
+    request_timeout: seconds a request may wait; then 503.
+
+  The app's `admission` attribute (`Admission`) is what `serve_forever`
+  drains on SIGTERM.
   """
   server = flask.Flask(__name__)
   server.config['MAX_CONTENT_LENGTH'] = int(max_upload_mb * 1e6)
-  slots = threading.BoundedSemaphore(max_concurrent)
+  admission = server.admission = Admission(max_concurrent, queue, request_timeout)
   model_name = info['config']['model']['name']
   if hint_colorizer is None and colorizer.hinted:
     hint_colorizer = colorizer
@@ -94,29 +187,41 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
   def page():
     return flask.send_file(_PAGE, mimetype='text/html')
 
+  @server.errorhandler(Busy)
+  def busy(error):
+    response = flask.jsonify(error=str(error))
+    response.headers['Retry-After'] = str(error.retry_after)
+    return response, 503
+
   @server.get('/healthz')
   def healthz():
-    return flask.jsonify(status='ok', model=model_name, step=info['step'],
-                         checkpoint=info['path'], resolution=default_resolution,
-                         hints=hint_colorizer is not None)
+    load = admission.status()
+    return flask.jsonify(status='draining' if load['draining'] else 'ok', model=model_name,
+                         step=info['step'], checkpoint=info['path'],
+                         resolution=default_resolution, hints=hint_colorizer is not None,
+                         load=load)
 
   @server.post('/colorize')
   def colorize_upload():
-    upload = flask.request.files.get('image')
+    with admission.slot():
+      return _colorize(flask.request)
+
+  def _colorize(request):
+    upload = request.files.get('image')
     if upload is None:
       return _error(400, 'Send the photo as the multipart form field "image".')
-    resolution = flask.request.form.get('resolution') or default_resolution
+    resolution = request.form.get('resolution') or default_resolution
     try:
       resolution = colorize.parse_resolution(resolution)
     except ValueError as e:
       return _error(400, str(e))
-    fmt = _output_format(flask.request)
+    fmt = _output_format(request)
     points, model = None, colorizer
-    if flask.request.form.get('hints'):
+    if request.form.get('hints'):
       if hint_colorizer is None:
         return _error(400, 'This model was not trained with colour hints; send no "hints" field.')
       try:
-        points = hints.parse(json.loads(flask.request.form['hints']), 'The "hints" field')
+        points = hints.parse(json.loads(request.form['hints']), 'The "hints" field')
       except (ValueError, json.JSONDecodeError) as e:
         return _error(400, str(e))
       model = hint_colorizer
@@ -128,13 +233,56 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
     except DataError as e:
       return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
     try:
-      with slots:
-        out = model.colorize(rgb, resolution, hints=points)
+      out = model.colorize(rgb, resolution, hints=points)
     except ValueError as e:  # A hint outside the photo, a bad colour.
       return _error(400, str(e))
     return flask.Response(images.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
 
   return server
+
+
+def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None = None,
+                  drain_seconds: float = 60.0) -> None:
+  """Serves `app` (from `create_app`) with waitress until SIGTERM or Ctrl-C.
+
+  waitress gets enough threads (default: the app's colorization slots and
+  queue, plus 4 for the page and /healthz) that every request reaches the
+  app's admission at once instead of waiting unseen in waitress's own queue.
+  On SIGTERM the listening socket closes and the app refuses new requests
+  (503); once those in flight have finished (at most drain_seconds), the
+  server stops and this returns.
+  """
+  import waitress  # pylint: disable=g-import-not-at-top  # Serving only.
+  from waitress import wasyncore  # pylint: disable=g-import-not-at-top
+  admission = app.admission
+  threads = threads or admission.capacity + admission.queue + 4
+  server = waitress.create_server(app, host=host, port=port, threads=threads,
+                                  connection_limit=max(100, 2 * threads), ident='colorjax')
+
+  def finish():
+    deadline = time.time() + drain_seconds
+    while not admission.idle() and time.time() < deadline:
+      time.sleep(0.05)
+    time.sleep(0.5)  # The last responses leave through the event loop.
+    os.kill(os.getpid(), signal.SIGINT)
+
+  def on_sigterm(signum, frame):
+    del signum, frame
+    logging.info('SIGTERM: finishing %d request(s) in flight, taking no new ones.',
+                 admission.status()['running'] + admission.status()['waiting'])
+    admission.drain()
+    server.accepting = False  # Not polled for connections from now on...
+    # ...and closed in the event loop's own thread (closing it here, inside
+    # the loop's select, would leave it a dead descriptor); open connections stay.
+    server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
+    threading.Thread(target=finish, daemon=True).start()
+
+  previous = signal.signal(signal.SIGTERM, on_sigterm)
+  try:
+    server.run()  # Returns on KeyboardInterrupt (Ctrl-C, or `finish`).
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  logging.info('Stopped.')
 
 
 def warm_up(colorizer: colorize.Colorizer, resolution) -> None:
@@ -155,7 +303,16 @@ def _define_flags():
           'resolution', 'auto', 'Default working resolution: pixels, "native", '
           'or auto (the scale the model trained at).'),
       max_upload_mb=flags.DEFINE_float('max_upload_mb', 20, 'Largest upload, MB.'),
-      max_megapixels=flags.DEFINE_float('max_megapixels', 50, 'Largest image, megapixels.'))
+      max_megapixels=flags.DEFINE_float('max_megapixels', 50, 'Largest image, megapixels.'),
+      max_concurrent=flags.DEFINE_integer('max_concurrent', 2, 'Colorizations at once.'),
+      queue=flags.DEFINE_integer('queue', 8, 'Requests that may wait for a colorization; '
+                                 'more get 503 with Retry-After at once.'),
+      request_timeout=flags.DEFINE_float('request_timeout', 30, 'Seconds a request may wait '
+                                         'for a colorization before it gets 503.'),
+      threads=flags.DEFINE_integer('threads', 0, "waitress's worker threads (0: "
+                                   'max_concurrent + queue + 4).'),
+      debug=flags.DEFINE_bool('debug', False, "Serve with werkzeug's development server "
+                              'instead of waitress (reloads nothing; for debugging only).'))
 
 
 def main(argv, args):
@@ -171,10 +328,15 @@ def main(argv, args):
   server = create_app(colorizer, info, default_resolution=resolution,
                       max_upload_mb=args.max_upload_mb.value,
                       max_megapixels=args.max_megapixels.value,
+                      max_concurrent=args.max_concurrent.value, queue=args.queue.value,
+                      request_timeout=args.request_timeout.value,
                       hint_colorizer=hint_colorizer)
   logging.info('Serving %s (step %d) on http://%s:%d/', info['path'], info['step'],
                args.host.value, args.port.value)
-  serving.run_simple(args.host.value, args.port.value, server, threaded=True)
+  if args.debug.value:
+    serving.run_simple(args.host.value, args.port.value, server, threaded=True)
+  else:
+    serve_forever(server, args.host.value, args.port.value, threads=args.threads.value or None)
 
 
 def cli():

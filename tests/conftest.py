@@ -102,6 +102,7 @@ def serving(checkpoint_path: str, resolution: int = 32):
        f'--port={port}', f'--resolution={resolution}'], cwd=REPO, env=env,
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   url = f'http://127.0.0.1:{port}'
+  serving.process = process  # For tests that signal the server.
   deadline = time.time() + 120
   while time.time() < deadline:
     try:
@@ -114,8 +115,9 @@ def serving(checkpoint_path: str, resolution: int = 32):
   try:
     yield url
   finally:
-    process.terminate()
-    process.wait(timeout=30)
+    if process.poll() is None:
+      process.terminate()
+      process.wait(timeout=30)
 
 
 CHROMIUM = shutil.which('chromium')

@@ -2,7 +2,11 @@
 
 import concurrent.futures
 import io
+import json
 import os
+import signal
+import threading
+import urllib.request
 
 import numpy as np
 from PIL import Image
@@ -29,6 +33,12 @@ def client(tiny_run):
   server = serve.create_app(colorize.Colorizer(model, variables), info,
                             default_resolution=32, max_upload_mb=1, max_megapixels=0.5)
   return server.test_client()
+
+
+def _bomb() -> bytes:
+  buffer = io.BytesIO()
+  Image.new('1', (20_000, 20_000)).save(buffer, 'PNG')
+  return buffer.getvalue()
 
 
 def _post(client, data: bytes, **extra):
@@ -77,6 +87,8 @@ def test_healthz_and_page(client):
     (lambda c: _post(c, b'x' * 1_100_000), 413, 'larger than the limit of 1 MB'),
     (lambda c: _post(c, _png(np.zeros((1000, 1000, 3), np.uint8))), 413,
      '1.0 megapixels (1000x1000), more than the limit of 0.5'),
+    # A 400-megapixel bomb of 48 kB: Pillow's own check refuses it at open.
+    (lambda c: _post(c, _bomb()), 413, 'declares more than 179 megapixels'),
 ])
 def test_errors_are_json_with_a_clear_message(client, make, status, message):
   response = make(client)
@@ -126,3 +138,92 @@ def test_page_in_a_real_browser(live_server, tmp_path):
     browser.close()
   result = Image.open(saved)
   assert result.format == 'PNG' and result.size == (80, 60)
+
+
+class _HeldColorizer:
+  """A stand-in model whose colorize waits until the test lets it go."""
+  hinted = False
+
+  def __init__(self):
+    self.release, self.started = threading.Event(), threading.Semaphore(0)
+
+  def colorize(self, rgb, resolution, hints=None):
+    del resolution, hints
+    self.started.release()
+    assert self.release.wait(60)
+    return rgb
+
+
+def _held_app(**limits):
+  model = _HeldColorizer()
+  info = {'config': {'model': {'name': 'held'}}, 'step': 0, 'path': 'none'}
+  app = serve.create_app(model, info, default_resolution=32, **limits)
+  return model, app.test_client()
+
+
+def test_beyond_the_queue_is_503_at_once_and_the_queue_is_served():
+  model, client = _held_app(max_concurrent=1, queue=1)
+  photo = _png(photo_crops(1, 24, 24)[0])
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    running = pool.submit(_post, client, photo)
+    assert model.started.acquire(timeout=60)  # The first one is colorizing...
+    waiting = pool.submit(_post, client, photo)
+    while client.get('/healthz').get_json()['load']['waiting'] < 1:  # ...the second waits.
+      pass
+    refused = _post(client, photo)  # The third finds no place.
+    assert refused.status_code == 503 and int(refused.headers['Retry-After']) >= 1
+    assert 'busy (1 colorizing, 1 waiting)' in refused.get_json()['error']
+    model.release.set()
+    assert running.result().status_code == 200 and waiting.result().status_code == 200
+  assert client.get('/healthz').get_json()['load'] == {
+      'running': 0, 'waiting': 0, 'max_concurrent': 1, 'queue': 1, 'draining': False}
+
+
+def test_a_request_that_waits_too_long_is_503_and_draining_refuses_new_ones():
+  model, client = _held_app(max_concurrent=1, queue=4, request_timeout=0.2)
+  photo = _png(photo_crops(1, 24, 24)[0])
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    running = pool.submit(_post, client, photo)
+    assert model.started.acquire(timeout=60)
+    late = _post(client, photo)
+    assert late.status_code == 503 and 'waited more than 0.2 s' in late.get_json()['error']
+    client.application.admission.drain()
+    assert 'shutting down' in _post(client, photo).get_json()['error']
+    assert client.get('/healthz').get_json()['status'] == 'draining'
+    model.release.set()
+    assert running.result().status_code == 200
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits(tiny_run):
+  """The real command in waitress: a slow request (a large photo at native
+  resolution, whose shape compiles first) is answered after SIGTERM, and the
+  server then exits 0."""
+  with serving(tiny_run) as url:
+    process = serving.process
+    photo = _png(np.asarray(Image.fromarray(photo_crops(1, 60, 80)[0]).resize((1600, 1200))))
+    request = urllib.request.Request(
+        url + '/colorize', data=_multipart(photo, resolution='native'),
+        headers={'Content-Type': f'multipart/form-data; boundary={_BOUNDARY}'})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+      answer = pool.submit(lambda: urllib.request.urlopen(request, timeout=300))
+      while json.load(urllib.request.urlopen(url + '/healthz'))['load']['running'] < 1:
+        assert not answer.done(), 'the request finished before SIGTERM could be sent'
+      process.send_signal(signal.SIGTERM)
+      response = answer.result()
+      assert response.status == 200
+      assert Image.open(io.BytesIO(response.read())).size == (1600, 1200)
+    assert process.wait(timeout=120) == 0
+    output = process.stdout.read()
+    assert 'SIGTERM: finishing 1 request(s) in flight' in output and 'Traceback' not in output
+
+
+_BOUNDARY = 'colorjax-test-boundary'
+
+
+def _multipart(photo: bytes, **fields) -> bytes:
+  parts = [f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+           for k, v in fields.items()]
+  parts.append(f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="image"; '
+               'filename="photo.png"\r\nContent-Type: image/png\r\n\r\n'.encode()
+               + photo + b'\r\n')
+  return b''.join(parts) + f'--{_BOUNDARY}--\r\n'.encode()
