@@ -6,11 +6,14 @@ it when complete), so a run killed at any moment leaves its latest complete
 checkpoint intact and the next start resumes from it.
 """
 
+import errno
 import os
 
 from absl import logging
 import jax
 import orbax.checkpoint as ocp
+
+from colorjax import errors
 
 
 def manager(workdir: str, *, keep: int, async_save: bool = True):
@@ -31,19 +34,89 @@ def save(mngr, step: int, state, record: dict) -> None:
       config=ocp.args.JsonSave(record)))
 
 
-def restore(mngr, target, step: int | None = None):
-  """Restores the state at `step` (default latest) shaped and sharded like `target`.
-
-  Returns:
-    (state, config dict), or None if the run has no checkpoint yet.
-  """
-  step = mngr.latest_step() if step is None else step
-  if step is None:
-    return None
+def _restore_step(mngr, target, step: int):
   restored = mngr.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(target),
       config=ocp.args.JsonRestore()))
   return restored.state, restored.config
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f'{type(error).__name__}: {text[0][:160] if text else ""}'
+
+
+def restore(mngr, target, step: int | None = None):
+  """Restores the state at `step` (default: the newest checkpoint that
+  restores) shaped and sharded like `target`.
+
+  A checkpoint that does not restore (a file deleted, truncated or
+  overwritten, a step directory without its metadata: a disk that filled or
+  a node that crashed mid-save) is skipped with one warning line and moved
+  aside to `checkpoints/corrupt_<step>` (by process 0), so that the run
+  resumes from the newest one that is whole and later saves do not meet it.
+
+  Returns:
+    (state, config dict), or None if the run has no checkpoint yet.
+
+  Raises:
+    errors.CheckpointError: no checkpoint restores (also when they were all
+      written by another config); the message names the directory.
+  """
+  steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
+  if not steps:
+    return None
+  failures = []
+  for candidate in steps:
+    try:
+      restored = _restore_step(mngr, target, candidate)
+    except Exception as e:  # pylint: disable=broad-except  # orbax raises many kinds.
+      failures.append((candidate, e))
+      continue
+    if failures:
+      _set_aside(mngr, [s for s, _ in failures], candidate)
+    return restored
+  newest, error = failures[0]
+  raise errors.CheckpointError(
+      f'No checkpoint in {mngr.directory} restores (step {newest}: {_first_line(error)}); '
+      'if the config changed, use a new --workdir or the config that wrote them, '
+      'else move that folder away to start afresh.') from error
+
+
+def _set_aside(mngr, steps: list[int], resumed: int) -> None:
+  """Moves the step directories that did not restore to corrupt_<step>."""
+  directory = str(mngr.directory)
+  for step in steps:
+    source = os.path.join(directory, str(step))
+    target = os.path.join(directory, f'corrupt_{step}')
+    if jax.process_index() == 0 and os.path.isdir(source):
+      os.replace(source, target) if not os.path.exists(target) else None
+    logging.warning('The checkpoint of step %d in %s does not restore; moved it to %s '
+                    'and resumed from step %d.', step, directory, target, resumed)
+  mngr.reload()
+
+
+def _disk_full(error: BaseException) -> bool:
+  """Whether an error, or one it came from, is ENOSPC (no space left)."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def saving_failed(error: BaseException, workdir: str, last_saved: int | None):
+  """The one-sentence error for a save that raised `error` (re-raised as it
+  is unless it is a full disk or another OSError)."""
+  kept = (f'the checkpoint of step {last_saved} is intact; ' if last_saved
+          else 'no earlier checkpoint was written; ')
+  if _disk_full(error):
+    return errors.CheckpointError(
+        f'Saving a checkpoint in {workdir}/checkpoints failed: the disk is full; {kept}'
+        'free some space and run the same command again to resume.')
+  return errors.CheckpointError(
+      f'Saving a checkpoint in {workdir}/checkpoints failed ({_first_line(error)}); {kept}'
+      'fix the disk and run the same command again to resume.')
 
 
 def _hide_orbax_info(record) -> bool:

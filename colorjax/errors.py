@@ -16,3 +16,8 @@ class TrainingDiverged(FloatingPointError):
 
 class Stopped(RuntimeError):
   """Training stopped on request (SIGTERM) after saving a checkpoint to resume from."""
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint could not be written or none could be read back; the
+  message names the directory and what to do."""

@@ -205,14 +205,9 @@ def _train_data(config, mesh, source, indices, start_step: int):
 
 
 def _restore_or_init(mngr, state, workdir):
-  """The latest checkpoint's state if the run has one, else `state`."""
-  try:
-    restored = checkpoint.restore(mngr, state)
-  except (ValueError, KeyError) as e:
-    raise ConfigError(
-        f'The checkpoint in {workdir}/checkpoints does not fit this config '
-        f'({str(e).splitlines()[0][:200]}); use a new --workdir, or the config '
-        'that wrote it.') from e
+  """The newest checkpoint's state that restores if the run has one (see
+  `checkpoint.restore`), else `state`."""
+  restored = checkpoint.restore(mngr, state)
   if restored is None:
     return state
   logging.info('Resuming from step %d in %s.', int(restored[0].step), workdir)
@@ -283,20 +278,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       if _is_time(step, config.checkpoint_every_steps, total):
         with reporter.paused(state):
           _check_finite(pending, last_saved, workdir)
-          checkpoint.save(mngr, step, state, record)
-        last_saved = step
+          last_saved = _save(mngr, step, state, record, workdir, last_saved)
       if step < total and stop.reached(step):
         if last_saved != step:
           with reporter.paused(state):
             _check_finite(pending, last_saved, workdir)
-            checkpoint.save(mngr, step, state, record)
+            last_saved = _save(mngr, step, state, record, workdir, last_saved)
         raise Stopped(
             f'Training stopped on SIGTERM after step {step} of {total}, whose '
             f'checkpoint is in {workdir}/checkpoints; run the same command '
             'again to resume from it.')
   finally:
     stop.close()
-    mngr.wait_until_finished()
-    mngr.close()
-    reporter.close()
+    try:
+      mngr.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except  # The last async save failed.
+      raise checkpoint.saving_failed(e, workdir, _whole_steps(mngr, last_saved)) from e
+    finally:
+      mngr.close()
+      reporter.close()
   return state
+
+
+def _whole_steps(mngr, fallback):
+  """The newest step whose save finished, as far as the manager knows."""
+  steps = [s for s in mngr.all_steps() if s != fallback] if fallback else mngr.all_steps()
+  return max(steps) if steps else None
+
+
+def _save(mngr, step, state, record, workdir, last_saved):
+  """Starts saving `step`; a failure (the previous save's, reported now, or
+  this one's) stops the run with one sentence (`checkpoint.saving_failed`)."""
+  try:
+    checkpoint.save(mngr, step, state, record)
+  except Exception as e:  # pylint: disable=broad-except
+    raise checkpoint.saving_failed(e, workdir, last_saved) from e
+  return step
