@@ -118,16 +118,41 @@ def _map_pixels(fn, *arrays: np.ndarray) -> np.ndarray:
 
 
 class Colorizer:
-  """A model and its variables, with jitted, shape-bucketed steps."""
+  """A model and its variables, with jitted, shape-bucketed steps.
 
-  def __init__(self, model, variables):
+    colorizer = colorize.Colorizer.pretrained()            # the bundled model, in one call
+    colorizer = colorize.Colorizer.pretrained(hints=True)  # the bundled hint model
+    colorizer = colorize.Colorizer.from_checkpoint('runs/x')
+    rgb = colorizer.colorize(photo)                        # uint8, the photo's size
+
+  These three work at the scale their model trained at (128 for the
+  bundles), as colorjax.colorize, evaluate and serve do by default; a
+  Colorizer(model, variables) made by hand works at the photo's native size
+  unless given `resolution`.
+  """
+
+  def __init__(self, model, variables, resolution=NATIVE):
     self.model, self.variables = model, variables
+    self.resolution = resolution  # colorize()'s default working resolution.
     self.hinted = hints_lib.reads_hints(model, variables)
     self._lightness = jax.jit(
         lambda rgb: color.normalize(color.rgb_to_lab(rgb))[0])
     self._predict = jax.jit(functools.partial(model.apply, train=False))
     self._compose = jax.jit(color.compose)
     self._gray = jax.jit(color.gray)
+
+  @classmethod
+  def from_checkpoint(cls, path: str, **decoding) -> 'Colorizer':
+    """The model of a run or step directory (see `checkpoint.load_model`, which
+    takes the `decoding` settings), at the scale it trained at."""
+    model, variables, info = checkpoint.load_model(path, **decoding)
+    return cls(model, variables, default_resolution(info['config']))
+
+  @classmethod
+  def pretrained(cls, *, hints: bool = False) -> 'Colorizer':
+    """The bundled automatic model, or with hints=True the bundled model that
+    also reads colour hints (MODEL_CARD.md), at its working resolution."""
+    return cls.from_checkpoint(checkpoint.resolve(None, hints=hints))
 
   def lightness(self, rgb: np.ndarray) -> np.ndarray:
     """Normalised l [batch, h, w, 1] of uint8 RGB [batch, h, w, 3]."""
@@ -167,11 +192,14 @@ class Colorizer:
     """uint8 RGB [batch, h, w, 3] of the gray baseline (`color.gray`)."""
     return _map_pixels(self._gray, l)
 
-  def colorize(self, image: np.ndarray, resolution=NATIVE, *, hints=None,
+  def colorize(self, image: np.ndarray, resolution=None, *, hints=None,
                hint_size: int = hints_lib.DEFAULT_SIZE) -> np.ndarray:
     """Colorizes uint8 gray or RGB images ([h, w], [h, w, c] or a batch of them).
 
     Args:
+      resolution: the working resolution (the shorter side in pixels, or
+        NATIVE); default the colorizer's (`pretrained`, `from_checkpoint`:
+        the model's training scale).
       hints: for a hint-conditioned model and one image, colours a person
         chose: [(x, y, (r, g, b)), ...] in the image's pixels
         (`hints.from_points`: hue and saturation at the photo's lightness).
@@ -187,6 +215,7 @@ class Colorizer:
       if len(l) != 1:
         raise ValueError('Hints are for one image at a time.')
       given = tuple(x[None] for x in hints_lib.from_points(l[0], hints, hint_size))
+    resolution = self.resolution if resolution is None else resolution
     out = self.compose(l, self.predict_ab(l, resolution, given))
     return out if batched else out[0]
 

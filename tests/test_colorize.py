@@ -92,3 +92,12 @@ def test_export_keeps_what_inference_needs(tiny_run, tmp_path):
   difference = np.abs(colorize.Colorizer(model, half_variables).colorize(rgb, 32).astype(int)
                       - colorize.Colorizer(model, original).colorize(rgb, 32).astype(int))
   assert difference.mean() < 1.0
+
+
+def test_the_bundled_models_in_one_call_at_their_training_scale():
+  import skimage.data
+  photo = skimage.data.chelsea()[::2, ::2]
+  colorizer = colorize.Colorizer.pretrained()
+  assert colorizer.resolution == 128 and not colorizer.hinted
+  np.testing.assert_array_equal(colorizer.colorize(photo), colorizer.colorize(photo, 128))
+  assert colorize.Colorizer.pretrained(hints=True).hinted
