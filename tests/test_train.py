@@ -63,7 +63,7 @@ def test_learning_rate_schedules():
 
 
 @pytest.mark.parametrize('override,message', [
-    ({'model.name': 'resnet'}, "config.model.name must be one of ['cnn', 'unet']"),
+    ({'model.name': 'resnet'}, "config.model.name must be one of ['cnn', 'encoder_unet', 'unet']"),
     ({'model.norm': 'layer'}, 'config.model.norm must be one of'),
     ({'loss': 'huber'}, 'config.loss must be one of'),
     ({'opt.schedule': 'step'}, 'config.opt.schedule must be one of'),
