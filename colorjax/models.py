@@ -1,6 +1,8 @@
 """Colorization networks: pure flax.linen functions of (variables, l) -> ab.
 
-Both models read normalised lightness `l` [batch, height, width, 1] in [-1, 1]
+The seed's `CNN`, the `UNet`, and `EncoderUNet` (a U-Net on an
+ImageNet-pretrained EfficientNet-Lite encoder, `colorjax.efficientnet`).
+Every model reads normalised lightness `l` [batch, height, width, 1] in [-1, 1]
 and return normalised chroma `ab` [batch, height, width, 2] in [-1, 1] (tanh),
 in float32 whatever `dtype` computes in (see `colorjax.color.normalize`).
 With `num_logits=Q` they return Q float32 logits per pixel instead, one per
@@ -12,7 +14,8 @@ initialisation); on a CPU, `lowering.conv_lowering` picks how some are computed
 the kernel), because XLA's CPU convolution is slow there. GPUs and TPUs keep
 XLA's own convolution.
 
-This module (and `colorjax.lowering`) imports only jax, flax and numpy, so
+This module (and `colorjax.lowering`, `colorjax.color` and
+`colorjax.efficientnet`, which it uses) imports only jax, flax and numpy, so
 that other research code can use the networks without colorjax's data or
 training dependencies:
 
