@@ -89,8 +89,8 @@ def _set_aside(mngr, steps: list[int], resumed: int) -> None:
   for step in steps:
     source = os.path.join(directory, str(step))
     target = os.path.join(directory, f'corrupt_{step}')
-    if jax.process_index() == 0 and os.path.isdir(source):
-      os.replace(source, target) if not os.path.exists(target) else None
+    if jax.process_index() == 0 and os.path.isdir(source) and not os.path.exists(target):
+      os.replace(source, target)
     logging.warning('The checkpoint of step %d in %s does not restore; moved it to %s '
                     'and resumed from step %d.', step, directory, target, resumed)
   mngr.reload()

@@ -169,7 +169,7 @@ def test_beyond_the_queue_is_503_at_once_and_the_queue_is_served():
     assert model.started.acquire(timeout=60)  # The first one is colorizing...
     waiting = pool.submit(_post, client, photo)
     while client.get('/healthz').get_json()['load']['waiting'] < 1:  # ...the second waits.
-      pass
+      assert not waiting.done(), waiting.result().get_json()
     refused = _post(client, photo)  # The third finds no place.
     assert refused.status_code == 503 and int(refused.headers['Retry-After']) >= 1
     assert 'busy (1 colorizing, 1 waiting)' in refused.get_json()['error']
