@@ -249,8 +249,8 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
   queue, plus 4 for the page and /healthz) that every request reaches the
   app's admission at once instead of waiting unseen in waitress's own queue.
   On SIGTERM the listening socket closes and the app refuses new requests
-  (503); once those in flight have finished (at most drain_seconds), the
-  server stops and this returns.
+  (503); once those in flight have finished and been sent (at most
+  drain_seconds), every connection closes and this returns.
   """
   import waitress  # pylint: disable=g-import-not-at-top  # Serving only.
   from waitress import wasyncore  # pylint: disable=g-import-not-at-top
@@ -259,12 +259,18 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
   server = waitress.create_server(app, host=host, port=port, threads=threads,
                                   connection_limit=max(100, 2 * threads), ident='colorjax')
 
+  def sending() -> bool:  # A response still being written to its client.
+    return any(getattr(c, 'requests', None) or getattr(c, 'total_outbufs_len', 0)
+               for c in list(server._map.values()))  # pylint: disable=protected-access
+
   def finish():
     deadline = time.time() + drain_seconds
-    while not admission.idle() and time.time() < deadline:
+    while (not admission.idle() or sending()) and time.time() < deadline:
       time.sleep(0.05)
-    time.sleep(0.5)  # The last responses leave through the event loop.
-    os.kill(os.getpid(), signal.SIGINT)
+    # Closing every connection (in the loop's thread) empties the event loop's
+    # map, and the loop, so `server.run` returns.
+    server.trigger.pull_trigger(
+        lambda: wasyncore.close_all(server._map, ignore_all=True))  # pylint: disable=protected-access
 
   def on_sigterm(signum, frame):
     del signum, frame
@@ -279,9 +285,10 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
 
   previous = signal.signal(signal.SIGTERM, on_sigterm)
   try:
-    server.run()  # Returns on KeyboardInterrupt (Ctrl-C, or `finish`).
+    server.run()  # Returns once `finish` has closed everything, or on Ctrl-C.
   finally:
     signal.signal(signal.SIGTERM, previous)
+    server.task_dispatcher.shutdown(timeout=5)
   logging.info('Stopped.')
 
 
