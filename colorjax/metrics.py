@@ -11,7 +11,10 @@ all call it, so one checkpoint gets one PSNR.
 Images are RGB floats in [0, 1]; chroma is normalised ab (`color.normalize`).
 Definitions:
 - PSNR and SSIM on RGB through dm-pix (SSIM: 11x11 Gaussian window,
-  sigma 1.5, averaged over the window positions inside the image);
+  sigma 1.5, averaged over the window positions inside the image); PSNR's
+  MSE is floored at that of rounding to 8 bits, so an exact colorization
+  (the gray baseline of a gray photo) scores 58.9 dB, not infinity, and the
+  mean over a set stays finite;
 - MSE on normalised ab, the seed study's MSE;
 - the seed's classification metrics: a and b each quantised into 8 equal
   bins over [-1, 1], pooled into one 8-class problem; accuracy and macro
@@ -39,6 +42,9 @@ AB_CLASS_RANGE = 110  # ab classes cover [-110, 110) in each channel.
 _AB_CLASSES_PER_AXIS = 2 * AB_CLASS_RANGE // AB_CLASS_SIZE
 NUM_AB_CLASSES = _AB_CLASSES_PER_AXIS ** 2
 _SSIM_FILTER = 11
+# The MSE of rounding [0, 1] values to 8 bits, (1/255)^2 / 12: PSNR's floor,
+# so that PSNR is at most 10 log10(12 * 255^2) = 58.92 dB.
+MSE_FLOOR = 1.0 / (12.0 * 255.0**2)
 
 
 # ---------------------------------------------------------- one image --
@@ -52,7 +58,7 @@ def masked_psnr(rgb_pred, rgb_true, mask):
   m = mask[..., None].astype(jnp.float32)
   # The squared error is 0 off the mask; rescale dm-pix's all-pixel mean.
   mse = pix.mse(rgb_pred * m, rgb_true * m) * mask.size / jnp.sum(mask)
-  return -10.0 * jnp.log10(mse)
+  return -10.0 * jnp.log10(jnp.maximum(mse, MSE_FLOOR))
 
 
 def masked_ssim(rgb_pred, rgb_true, mask):

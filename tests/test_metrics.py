@@ -40,6 +40,17 @@ def test_psnr_matches_skimage_with_and_without_padding():
   assert float(metrics.masked_psnr(pred_p, truth_p, mask)) == pytest.approx(expected, abs=0.01)
 
 
+def test_psnr_of_an_exact_colorization_is_finite_at_the_8_bit_floor():
+  # A gray photo's gray baseline is exact; one such image must not make a
+  # set's mean PSNR infinite (CIFAR-10's test split holds some).
+  _, truth = _pair()
+  everywhere = np.ones(truth.shape[:2], bool)
+  exact = float(metrics.masked_psnr(truth, truth, everywhere))
+  assert exact == pytest.approx(10 * np.log10(12 * 255.0**2), abs=1e-3)
+  off_by_one_level = np.clip(truth + 1 / 255, 0, 1)
+  assert float(metrics.masked_psnr(off_by_one_level, truth, everywhere)) < exact - 5
+
+
 def test_ssim_matches_skimage_gaussian_ssim_with_and_without_padding():
   pred, truth = _pair(1)
   expected = skimage.metrics.structural_similarity(
