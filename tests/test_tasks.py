@@ -105,12 +105,50 @@ def test_a_run_starts_from_another_runs_parameters(tiny_run, photo_folder, tmp_p
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(saved['params'])):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
 
-  other = tiny_config(photo_folder, **{'init_from': tiny_run, 'hints.enabled': True})
+  other = tiny_config(photo_folder, **{'init_from': tiny_run, 'model.widths': (4, 8)})
   with pytest.raises(ConfigError, match=r'config.init_from \(.*\) holds another network'):
     tasks.of(other).warm_start(other, train.create_model(other), None)
   missing = tiny_config(photo_folder, init_from=str(tmp_path / 'nowhere'))
   with pytest.raises(ConfigError, match='config.init_from: '):
     tasks.of(missing).warm_start(missing, train.create_model(missing), None)
+
+
+def test_an_automatic_run_starts_a_hint_network_that_computes_the_same_at_first(
+    tiny_run, photo_folder):
+  """init_from across colour hints: the first convolution reads the hint
+  channels with zero weights, so any hints leave the run's output unchanged
+  until training teaches the network to use them."""
+  config = tiny_config(photo_folder, **{'init_from': tiny_run, 'hints.enabled': True})
+  variables = tasks.of(config).warm_start(config, train.create_model(config), None)
+  saved, record = checkpoint.load(tiny_run)
+  rng = np.random.default_rng(0)
+  l = rng.uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+  hinted = np.concatenate([l, rng.uniform(-1, 1, (2, 32, 32, 2)),
+                           rng.integers(0, 2, (2, 32, 32, 1))], -1).astype(np.float32)
+  run_model = train.create_model(tiny_config(photo_folder))
+  expected = run_model.apply({'params': saved['params'], 'batch_stats': saved['batch_stats']},
+                             l, train=False)
+  got = train.create_model(config).apply(variables, hinted, train=False)
+  np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-6)
+  assert record['hints']['enabled'] is False
+
+
+def test_a_regression_run_starts_a_classification_network_with_a_fresh_head(
+    tiny_run, photo_folder):
+  config = tiny_config(photo_folder, **{'init_from': tiny_run,
+                                        'model.head': 'classification'})
+  variables = tasks.of(config).warm_start(config, train.create_model(config), None)
+  saved, _ = checkpoint.load(tiny_run)
+  fresh, kept = 0, 0
+  flat_new = dict(jax.tree_util.tree_flatten_with_path(variables['params'])[0])
+  for path, value in jax.tree_util.tree_flatten_with_path(saved['params'])[0]:
+    if path[0].key == 'head':
+      fresh += 1
+      assert flat_new[path].shape != value.shape
+    else:
+      kept += 1
+      np.testing.assert_array_equal(np.asarray(flat_new[path]), np.asarray(value))
+  assert fresh and kept
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(
@@ -134,3 +172,14 @@ def test_every_gpu_recipe_variant_passes_the_checks():
                    ('gan', 'unet', False)}
   with pytest.raises(ValueError, match='no variant .unet2.; use one of unet, classification'):
     photos_gpu.get_config('unet2')
+
+
+def test_every_encoder_recipe_variant_passes_the_checks():
+  photos_encoder = importlib.import_module('configs.photos_encoder')
+  for variant in photos_encoder.VARIANTS:
+    config = photos_encoder.get_config(variant)
+    train.validate_config(config, 1)
+    assert config.model.name == 'encoder_unet'
+    assert config.hints.enabled == ('hints' in variant)
+  # The fine-tune starts from the automatic recipe's documented workdir.
+  assert photos_encoder.get_config('hints_finetune').init_from == 'runs/encoder_classification'

@@ -16,11 +16,13 @@ import functools
 from typing import Any, Callable
 
 from absl import logging
+from flax import traverse_util
 import flax.linen as nn
 from flax.training import train_state
 import jax
 from jax import lax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from colorjax import checkpoint
@@ -137,8 +139,11 @@ def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
 def load_variables(path: str, setting: str, config, model, sharding):
   """params and batch_stats of the checkpoint at `path` (a run or step
   directory; None when empty), placed with `sharding` (see `checkpoint.load`).
-  Raises ConfigError, naming `setting`, when it is missing or holds another
-  network than `model`."""
+
+  The checkpoint may hold the same network without colour hints or with
+  another head (`adapt_variables`): an automatic run starts a hint network,
+  a classification run an MSE one. Raises ConfigError, naming `setting`,
+  when it is missing or holds another network than `model`."""
   if not path:
     return None
   try:
@@ -146,16 +151,66 @@ def load_variables(path: str, setting: str, config, model, sharding):
   except FileNotFoundError as e:
     raise ConfigError(f'{setting}: {e}') from e
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
-  expected = jax.eval_shape(lambda: init_variables(
-      model, jax.random.key(0), 32, hints.input_channels(config)))
+  init = lambda: init_variables(model, jax.random.fold_in(jax.random.key(config.seed), 1),
+                                32, hints.input_channels(config))
+  expected = jax.eval_shape(init)
   if jax.tree.structure(expected) != jax.tree.structure(variables) or any(
       a.shape != b.shape for a, b in zip(jax.tree.leaves(expected),
                                          jax.tree.leaves(variables))):
-    raise ConfigError(f'{setting} ({path}) holds another network than config.model '
-                      'and config.hints describe; start from a run of the same '
-                      'network settings.')
+    try:
+      variables, changes = adapt_variables(variables, jax.device_get(jax.jit(init)()))
+    except ValueError as e:
+      raise ConfigError(f'{setting} ({path}) holds another network than config.model '
+                        f'and config.hints describe ({e}); start from a run of the same '
+                        'network settings.') from e
+    logging.info('Starting from %s with %s.', path, '; '.join(changes))
+    return jax.device_put(variables, sharding)
   logging.info('Starting from the parameters of %s.', path)
   return variables
+
+
+ADAPTABLE_MODULES = ('head', 'hint_stem')  # Top-level modules init_from may start fresh.
+
+
+def adapt_variables(variables, fresh):
+  """A run's variables fitted to a network that differs from the run's only
+  by colour hints or its head, and what changed.
+
+  `fresh` is the new network's initial variables. A hint branch the run
+  lacks (`ADAPTABLE_MODULES`) starts as initialised (the encoder's
+  `hint_stem` at zero); a convolution that now reads more input channels
+  keeps the run's kernel for the channels it had and reads the new ones
+  (the hint ab and mask) with zero weights, so the network starts out
+  computing what the run computed; a head of another size (ab against
+  logits) starts as initialised. Raises ValueError for any other
+  difference."""
+  have = traverse_util.flatten_dict(jax.device_get(variables))
+  want = traverse_util.flatten_dict(fresh)
+  if extra := sorted('/'.join(k) for k in have.keys() - want.keys()):
+    raise ValueError(f'it has {extra[0]}, which this network lacks')
+  out, fresh_modules, widened = {}, set(), []
+  for key, value in want.items():
+    module = key[1] if len(key) > 2 else ''
+    old = have.get(key)
+    if old is not None and old.shape == value.shape:
+      out[key] = old
+    elif module in ADAPTABLE_MODULES:
+      out[key], _ = value, fresh_modules.add(module)
+    elif (old is not None and key[-1] == 'kernel' and old.ndim == value.ndim >= 3
+          and old.shape[:-2] == value.shape[:-2] and old.shape[-1] == value.shape[-1]
+          and old.shape[-2] < value.shape[-2]):
+      pad = [(0, 0)] * old.ndim
+      pad[-2] = (0, value.shape[-2] - old.shape[-2])
+      out[key] = np.pad(old, pad)
+      widened.append('/'.join(key[1:-1]))
+    else:
+      name = '/'.join(key)
+      raise ValueError(f'{name} is missing' if old is None else
+                       f'{name} has shape {old.shape}, not {value.shape}')
+  changes = [f'{m} as initialised' for m in sorted(fresh_modules)]
+  if widened:
+    changes.append(f'zero weights on the new input channels of {", ".join(widened)}')
+  return traverse_util.unflatten_dict(out), changes
 
 
 def pretrained_start(config, model, sharding):
