@@ -32,9 +32,11 @@ SEED_REPORTED = {'accuracy': 0.5791, 'precision': 0.4414, 'recall': 0.1593,
 SEED_CONFUSION = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
                               'shared', 'data', 'seed', 'confusion_matrix.csv')
 COLUMNS = ('model', 'accuracy', 'precision', 'recall', 'f1', 'mse_ab', 'psnr', 'ssim',
-           'step', 'images')
+           'colorfulness', 'step', 'train_images', 'train_hours', 'images')
 
 _RUNS = flags.DEFINE_list('runs', [], 'NAME:DIR pairs, DIR holding metrics.json.')
+_CURVE = flags.DEFINE_list('curve', [], 'NAME:DIR pairs of earlier checkpoints of the '
+                           'same runs (the learning curve): rows without a gray baseline.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/seed_table.json', 'JSON output.')
 
 
@@ -49,16 +51,39 @@ def seed_rows(confusion_path: str = SEED_CONFUSION) -> list[dict]:
   return rows
 
 
-def run_rows(name: str, directory: str) -> list[dict]:
-  """The model's row and its gray baseline's, from evaluate's metrics.json."""
+def budget(checkpoint_path: str, step: int) -> dict:
+  """Training images seen (steps x batch) and hours, for a checkpoint of a
+  run that `launch/seed_table.sh` timed (its train_seconds file); empty for a
+  model trained elsewhere (the bundle)."""
+  run = checkpoint_path.rstrip('/')
+  while run and not os.path.exists(os.path.join(run, 'train_seconds')):
+    parent = os.path.dirname(run)
+    run = '' if parent == run else parent
+  if not run:
+    return {}
+  from colorjax import checkpoint  # pylint: disable=g-import-not-at-top
+  config = checkpoint.load_config(checkpoint_path)
+  with open(os.path.join(run, 'train_seconds')) as f:
+    seconds = float(f.read())
+  # Hours to this step: the run's time scaled by the step's share of the budget.
+  return {'train_images': step * config['global_batch_size'],
+          'train_hours': round(seconds / 3600 * step / config['num_train_steps'], 3)}
+
+
+def run_rows(name: str, directory: str, *, gray: bool = True) -> list[dict]:
+  """The model's row and (with `gray`) its gray baseline's, from evaluate's
+  metrics.json."""
   with open(os.path.join(directory, 'metrics.json')) as f:
     record = json.load(f)
   settings = record['settings']
-  keys = COLUMNS[1:-2]
+  keys = ('accuracy', 'precision', 'recall', 'f1', 'mse_ab', 'psnr', 'ssim', 'colorfulness')
   info = {'step': settings['step'], 'images': settings['images']}
-  return [{'model': f'colorjax {name}', **{k: record['model'][k] for k in keys}, **info},
-          {'model': f'gray baseline ({name}\'s images)',
-           **{k: record['gray'][k] for k in keys}, **info}]
+  rows = [{'model': f'colorjax {name}', **{k: record['model'][k] for k in keys}, **info,
+           **budget(settings.get('checkpoint', ''), settings['step'])}]
+  if gray:
+    rows.append({'model': f'gray baseline ({name}\'s images)',
+                 **{k: record['gray'][k] for k in keys}, **info})
+  return rows
 
 
 def main(argv):
@@ -69,6 +94,11 @@ def main(argv):
     if not directory:
       raise app.UsageError(f'--runs takes NAME:DIR pairs, not {entry!r}.')
     rows += run_rows(name, directory)
+  for entry in _CURVE.value:
+    name, _, directory = entry.partition(':')
+    if not directory:
+      raise app.UsageError(f'--curve takes NAME:DIR pairs, not {entry!r}.')
+    rows += run_rows(name, directory, gray=False)
   common.write(_OUT.value, common.environment(), rows)
   print(common.markdown(rows, list(COLUMNS)))
 

@@ -4,7 +4,7 @@
 # images with the seed's metrics, then the table beside the seed's figures.
 #
 #   STEPS=2000 launch/seed_table.sh          # a fixed budget (the configs train 50,000 steps)
-#   DATA=../shared/data/cifar10 STEPS=2000 launch/seed_table.sh   # CIFAR-10 as image folders
+#   DATA=../shared/data/cifar10 UNET_STEPS=1200 CNN_STEPS=600 launch/seed_table.sh
 #
 # By default CIFAR-10 comes from TFDS, prepared in ~/tensorflow_datasets (the
 # first training start prepares it; see docs/data.md: network access and
@@ -12,29 +12,57 @@
 # (all 50,000 images, nothing held out) and evaluated on all of FOLDER/test,
 # with no TFDS and no network: the layout of ../shared/data/cifar10 (JPEG
 # re-encodings of the original pixels, about 30 dB PSNR against them).
+# Every training image counts, the few gray ones too (gray_threshold 0), as
+# in the seed study.
+#
+# STEPS sets both budgets, UNET_STEPS / CNN_STEPS one each (default: the
+# configs' 50,000 steps). The learning curve: a checkpoint every CURVE_POINTS-th
+# of the budget (default 3) is kept and scored on the test split too.
+# BUNDLE=1 also scores the bundled photo model (colorjax/pretrained, never
+# trained on CIFAR-10) at 32x32 and at its working resolution.
+# MODELS (default "cnn unet") picks the networks, e.g. MODELS=unet.
 # RUNS (default runs/seed) holds runs/seed/{cnn,unet}; the table goes to
 # benchmarks/results/seed_table.json. Extra FLAGS go to both trainings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python}"
-steps="${STEPS:-}"
 runs="${RUNS:-runs/seed}"
-data=(); test_data=tfds:cifar10:test
+points="${CURVE_POINTS:-3}"
+data=(--config.data.gray_threshold=0); test_data=tfds:cifar10:test
 if [[ -n "${DATA:-}" ]]; then
-  data=(--config.data.source=folder --config.data.folder="$DATA/train"
-        --config.data.eval_folder="$DATA/test" --config.data.eval_fraction=0
-        --config.data.cache=True)
+  data+=(--config.data.source=folder --config.data.folder="$DATA/train"
+         --config.data.eval_folder="$DATA/test" --config.data.eval_fraction=0
+         --config.data.cache=True)
   test_data="$DATA/test"
 fi
-for model in cnn unet; do
-  budget=()
-  if [[ -n "$steps" ]]; then
-    budget=(--config.num_train_steps="$steps" --config.opt.warmup_steps="$((steps / 20))")
-  fi
+score() {  # CHECKPOINT OUT [evaluate flags]
+  "$python" -m colorjax.evaluate --checkpoint="$1" --data="$test_data" --out="$2" "${@:3}"
+}
+runs_flag=(); curve_flag=()
+for model in ${MODELS:-cnn unet}; do
+  steps_var="${model^^}_STEPS"
+  steps="${!steps_var:-${STEPS:-50000}}"
+  every=$(( (steps + points - 1) / points ))
+  start=$(date +%s)
   "$python" -m colorjax.main --config="configs/$model.py" --workdir="$runs/$model" \
-    "${data[@]}" "${budget[@]}" "$@"
-  "$python" -m colorjax.evaluate --checkpoint="$runs/$model" --data="$test_data" \
-    --resolution=native --out="$runs/$model/eval_test"
+    "${data[@]}" --config.num_train_steps="$steps" --config.opt.warmup_steps="$((steps / 20))" \
+    --config.checkpoint_every_steps="$every" --config.keep_checkpoints="$((points + 1))" "$@"
+  echo "$(( $(date +%s) - start ))" > "$runs/$model/train_seconds"
+  for step_dir in "$runs/$model"/checkpoints/*/; do
+    step=$(basename "$step_dir")
+    [[ $step =~ ^[0-9]+$ ]] || continue  # Not a set-aside corrupt_<step>.
+    if (( step < steps )); then
+      score "$step_dir" "$runs/$model/eval_test_$step" --resolution=native
+      curve_flag+=("$model:$runs/$model/eval_test_$step")
+    fi
+  done
+  score "$runs/$model" "$runs/$model/eval_test" --resolution=native
+  runs_flag+=("$model:$runs/$model/eval_test")
 done
-"$python" benchmarks/seed_table.py \
-  --runs="cnn:$runs/cnn/eval_test,unet:$runs/unet/eval_test"
+if [[ -n "${BUNDLE:-}" ]]; then
+  score colorjax/pretrained "$runs/bundle/eval_test_native" --resolution=native
+  score colorjax/pretrained "$runs/bundle/eval_test"
+  runs_flag+=("bundle at 32x32:$runs/bundle/eval_test_native" "bundle at 128x128:$runs/bundle/eval_test")
+fi
+"$python" benchmarks/seed_table.py --runs="$(IFS=,; echo "${runs_flag[*]}")" \
+  --curve="$(IFS=,; echo "${curve_flag[*]}")"

@@ -3,6 +3,7 @@ table built from `colorjax.evaluate`'s output on the CIFAR-10 test split."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -48,3 +49,20 @@ def test_the_table_puts_evaluate_output_beside_the_seed(tiny_run, tmp_path):
   assert table['rows'][-2]['accuracy'] == summary['model']['accuracy']
   assert table['rows'][-2]['images'] == 4 and 'device' in table['environment']
   assert '| colorjax unet |' in result.stdout
+
+
+def test_curve_rows_carry_the_training_budget_without_a_gray_row(tiny_run, tmp_path):
+  run = tmp_path / 'run'
+  shutil.copytree(tiny_run, run)
+  (run / 'train_seconds').write_text('7200')  # As launch/seed_table.sh writes it.
+  config = checkpoint.load_config(str(run))
+  step = checkpoint.load(str(run))[0]['step']
+  scores = {'accuracy': 0.5, 'precision': 0.4, 'recall': 0.2, 'f1': 0.2, 'mse_ab': 0.01,
+            'psnr': 22.0, 'ssim': 0.9, 'colorfulness': 10.0}
+  evaluate.write_outputs(str(tmp_path / 'eval'), {'model': scores, 'gray': scores}, [
+      {'image': 'a'}], None, {'step': int(step), 'images': 1, 'checkpoint': str(run)})
+  rows = seed_table.run_rows('unet', str(tmp_path / 'eval'), gray=False)
+  assert len(rows) == 1 and rows[0]['model'] == 'colorjax unet'
+  assert rows[0]['train_images'] == int(step) * config['global_batch_size']
+  assert rows[0]['train_hours'] == pytest.approx(2.0 * int(step) / config['num_train_steps'],
+                                                 abs=1e-3)
