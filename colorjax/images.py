@@ -8,6 +8,7 @@ Handles what photo folders hold (EXIF orientation, grayscale, palette, CMYK,
 import dataclasses
 import glob
 import io
+import math
 import os
 from typing import Sequence
 
@@ -17,7 +18,7 @@ from PIL import ImageOps
 
 from colorjax.errors import DataError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff', '.gif')
 
 
 class ImageTooLarge(DataError):
@@ -25,7 +26,7 @@ class ImageTooLarge(DataError):
 
 
 def read_image(data: bytes, *, max_pixels: int | None = None,
-               draft_size: int | None = None):
+               draft_size: int | None = None, reduce_to_pixels: int | None = None):
   """Decodes an image file's bytes to uint8 RGB and its alpha channel.
 
   Handles what photo folders hold: EXIF orientation, grayscale, palette, CMYK,
@@ -37,6 +38,11 @@ def read_image(data: bytes, *, max_pixels: int | None = None,
       before decoding.
     draft_size: if set, JPEGs may be decoded at a reduced scale no smaller
       than this (fast thumbnails).
+    reduce_to_pixels: if set, an image with more pixels is decoded reduced by
+      the smallest integer factor that brings it to at most this many: a
+      JPEG already reduced by its decoder (draft mode: the pixels of the full
+      size are never held), any other format reduced after decoding
+      (`Image.reduce`, a box filter).
 
   Returns:
     (rgb uint8 [height, width, 3], alpha uint8 [height, width] or None).
@@ -61,6 +67,8 @@ def read_image(data: bytes, *, max_pixels: int | None = None,
             f'({width}x{height}), more than the limit of {max_pixels / 1e6:g}')
       if draft_size:
         image.draft('RGB', (draft_size, draft_size))
+      if reduce_to_pixels and width * height > reduce_to_pixels:
+        image = _reduced(image, reduce_to_pixels)
       image = ImageOps.exif_transpose(image)
       alpha = _alpha(image)
       return _to_rgb(image.convert('RGBA') if alpha is not None else image), alpha
@@ -70,6 +78,35 @@ def read_image(data: bytes, *, max_pixels: int | None = None,
     raise DataError('not an image, or in a format Pillow cannot read') from e
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise DataError(f'not a readable image ({e})') from e
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+  """(width, height) an image file's header declares, None if unreadable."""
+  try:
+    with Image.open(io.BytesIO(data)) as image:
+      return image.size
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    return None
+
+
+def reduction_factor(width: int, height: int, max_pixels: int) -> int:
+  """The smallest integer factor f with ceil(width / f) * ceil(height / f) <= max_pixels."""
+  factor = max(1, math.isqrt(width * height // max(1, max_pixels)))
+  while math.ceil(width / factor) * math.ceil(height / factor) > max_pixels:
+    factor += 1
+  return factor
+
+
+def _reduced(image: Image.Image, max_pixels: int) -> Image.Image:
+  """`image` (opened, not yet loaded) decoded to at most max_pixels pixels."""
+  width, height = image.size
+  factor = reduction_factor(width, height, max_pixels)
+  if image.format == 'JPEG':  # The decoder scales by 1/2, 1/4 or 1/8 itself.
+    image.draft(image.mode if image.mode in ('RGB', 'L', 'CMYK') else 'RGB',
+                (math.ceil(width / factor), math.ceil(height / factor)))
+  image.load()
+  remaining = reduction_factor(*image.size, max_pixels)
+  return image.reduce(remaining) if remaining > 1 else image
 
 
 def decode_image(data: bytes, *, draft_size: int | None = None) -> np.ndarray:

@@ -150,7 +150,8 @@ class Admission:
 
 def create_app(colorizer: colorize.Colorizer, info: dict, *,
                default_resolution, max_upload_mb: float = 20,
-               max_megapixels: float = 50, max_concurrent: int = 2, queue: int = 8,
+               max_megapixels: float = 50, max_output_megapixels: float = 12,
+               max_concurrent: int = 2, queue: int = 8,
                request_timeout: float = 30.0,
                hint_colorizer: colorize.Colorizer | None = None) -> flask.Flask:
   """The Flask app around a loaded model.
@@ -163,6 +164,11 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
     default_resolution: working resolution when a request names none.
     max_upload_mb: larger uploads get 413 before they are read.
     max_megapixels: larger images get 413 before they are decoded.
+    max_output_megapixels: larger images are decoded reduced by an integer
+      factor to at most this size (a JPEG by its decoder, so its full-size
+      pixels are never held) and answered at that size, with the factor in
+      the X-Colorjax-Reduced-By header: a request's memory and time are
+      bounded by this, not by the upload.
     max_concurrent: colorizations at once (bounds memory and time).
     queue: requests that may wait for one; more get 503 at once.
     request_timeout: seconds a request may wait; then 503.
@@ -226,17 +232,23 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
         return _error(400, str(e))
       model = hint_colorizer
     try:
-      rgb, alpha = images.read_image(
-          upload.read(), max_pixels=int(max_megapixels * 1e6))
+      data = upload.read()
+      rgb, alpha = images.read_image(data, max_pixels=int(max_megapixels * 1e6),
+                                     reduce_to_pixels=int(max_output_megapixels * 1e6))
     except images.ImageTooLarge as e:
       return _error(413, f'The image is too large: {e}.')
     except DataError as e:
-      return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP or TIFF photo.')
+      return _error(415, f'The upload is {e}; send a JPEG, PNG, WebP, BMP, TIFF or GIF photo.')
     try:
       out = model.colorize(rgb, resolution, hints=points)
     except ValueError as e:  # A hint outside the photo, a bad colour.
       return _error(400, str(e))
-    return flask.Response(images.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
+    response = flask.Response(images.encode(out, alpha, fmt), mimetype=_MIMETYPES[fmt])
+    declared = images.declared_size(data)
+    if declared and declared[0] * declared[1] > out.shape[0] * out.shape[1]:
+      response.headers['X-Colorjax-Reduced-By'] = str(images.reduction_factor(
+          *declared, int(max_output_megapixels * 1e6)))
+    return response
 
   return server
 
@@ -311,6 +323,9 @@ def _define_flags():
           'or auto (the scale the model trained at).'),
       max_upload_mb=flags.DEFINE_float('max_upload_mb', 20, 'Largest upload, MB.'),
       max_megapixels=flags.DEFINE_float('max_megapixels', 50, 'Largest image, megapixels.'),
+      max_output_megapixels=flags.DEFINE_float(
+          'max_output_megapixels', 12, 'Larger images are decoded reduced by an integer '
+          'factor to at most this size and answered at it.'),
       max_concurrent=flags.DEFINE_integer('max_concurrent', 2, 'Colorizations at once.'),
       queue=flags.DEFINE_integer('queue', 8, 'Requests that may wait for a colorization; '
                                  'more get 503 with Retry-After at once.'),
@@ -335,6 +350,7 @@ def main(argv, args):
   server = create_app(colorizer, info, default_resolution=resolution,
                       max_upload_mb=args.max_upload_mb.value,
                       max_megapixels=args.max_megapixels.value,
+                      max_output_megapixels=args.max_output_megapixels.value,
                       max_concurrent=args.max_concurrent.value, queue=args.queue.value,
                       request_timeout=args.request_timeout.value,
                       hint_colorizer=hint_colorizer)
