@@ -87,3 +87,44 @@ def train_step_case(config, size: int, batch: int):
   step = train.make_train_step(mesh, config)
   rgb = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
   return step, state, parallel.shard_batch(mesh, {'rgb': rgb}), jax.random.key(1)
+
+
+# ------------------------------------------- a colorjax.serve on loopback --
+
+def start_server(flags_: list[str], checkpoint: str = '') -> tuple[object, str]:
+  """`python -m colorjax.serve` on a free port of 127.0.0.1, answering
+  /healthz: (the process, its base URL). Raises RuntimeError if it exits."""
+  import socket  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  import urllib.request  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  command = [sys.executable, '-m', 'colorjax.serve', '--host=127.0.0.1', f'--port={port}',
+             *flags_, *([f'--checkpoint={checkpoint}'] if checkpoint else [])]
+  server = subprocess.Popen(command, cwd=os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  base = f'http://127.0.0.1:{port}'
+  for _ in range(1_500):
+    if server.poll() is not None:
+      raise RuntimeError(f'colorjax.serve exited with {server.returncode}')
+    try:
+      urllib.request.urlopen(base + '/healthz', timeout=1)
+      return server, base
+    except OSError:
+      time.sleep(0.2)
+  server.terminate()
+  raise RuntimeError('colorjax.serve did not answer /healthz within 5 minutes')
+
+
+def multipart(data: bytes, filename: str = 'photo.png', fields: dict | None = None):
+  """(body, content type) of a form posting `data` as its "image" file."""
+  import uuid  # pylint: disable=g-import-not-at-top
+  boundary = uuid.uuid4().hex
+  parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+           for k, v in (fields or {}).items()]
+  parts.append((f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+                f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                ).encode() + data + f'\r\n--{boundary}--\r\n'.encode())
+  return b''.join(parts), f'multipart/form-data; boundary={boundary}'

@@ -18,21 +18,17 @@ import collections
 import concurrent.futures
 import io
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 from absl import app
 from absl import flags
 import numpy as np
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # pylint: disable=wrong-import-position
 
@@ -46,14 +42,6 @@ _RETRY_AFTER = flags.DEFINE_bool('retry_after', True, 'Clients wait as a 503 tel
                                   '(Retry-After) before posting again; false: at once.')
 _SERVER_FLAGS = flags.DEFINE_list('server_flags', [], 'Flags for colorjax.serve.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/serve.json', 'JSON output.')
-
-
-def _multipart(data: bytes):
-  boundary = uuid.uuid4().hex
-  body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
-          f'filename="photo.png"\r\nContent-Type: image/png\r\n\r\n').encode() + data + \
-      f'\r\n--{boundary}--\r\n'.encode()
-  return body, f'multipart/form-data; boundary={boundary}'
 
 
 def _post(url, body, content_type) -> tuple[int | str, float, float]:
@@ -118,26 +106,12 @@ def _level(url, body, content_type, clients: int, pid: int) -> dict:
 
 def main(argv):
   del argv
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-  command = [sys.executable, '-m', 'colorjax.serve', f'--port={port}', *_SERVER_FLAGS.value]
-  if _CHECKPOINT.value:
-    command.append(f'--checkpoint={_CHECKPOINT.value}')
-  server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-  base = f'http://127.0.0.1:{port}'
+  server, base = common.start_server(_SERVER_FLAGS.value, _CHECKPOINT.value)
   try:
-    for _ in range(600):
-      try:
-        urllib.request.urlopen(base + '/healthz', timeout=1)
-        break
-      except OSError:
-        time.sleep(0.2)
     rgb = np.random.default_rng(0).integers(0, 256, (_HEIGHT.value, _WIDTH.value, 3), np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, 'PNG')
-    body, content_type = _multipart(buffer.getvalue())
+    body, content_type = common.multipart(buffer.getvalue())
     _post(base + '/colorize', body, content_type)  # Compiles this size's buckets.
     rows = []
     for clients in (int(c) for c in _CLIENTS.value.split(',')):

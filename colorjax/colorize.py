@@ -251,18 +251,19 @@ def check_distinct_outputs(items, out_dir: str, fmt: str) -> None:
 
 
 def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str,
-                  hints=None) -> bytes:
+                  hints=None, max_pixels: int | None = None) -> bytes:
   """Reads, colorizes (with `hints`, see `Colorizer.colorize`) and encodes one photo.
 
   Raises:
-    DataError: the file cannot be read as an image.
+    DataError: the file cannot be read as an image, or declares more than
+      max_pixels pixels.
   """
   try:
     with open(path, 'rb') as f:
       data = f.read()
   except OSError as e:
     raise DataError(f'cannot read the file ({e.strerror})') from e
-  rgb, alpha = images.read_image(data)
+  rgb, alpha = images.read_image(data, max_pixels=max_pixels)
   return images.encode(colorizer.colorize(rgb, resolution, hints=hints), alpha, fmt)
 
 
@@ -318,15 +319,20 @@ def _define_flags():
           '"native", or auto (the scale the model trained at).'),
       format=flags.DEFINE_enum('format', 'png', list(OUTPUT_FORMATS), 'Output format.'),
       overwrite=flags.DEFINE_bool('overwrite', False, 'Redo outputs that exist.'),
+      max_megapixels=flags.DEFINE_float(
+          'max_megapixels', 0, 'Photos declaring more megapixels fail unread (0: only '
+          "Pillow's own limit, 179)."),
       hints=flags.DEFINE_string(
           'hints', None, 'For a hint-conditioned model: a JSON file of colour hints '
           'per photo, {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}.'))
 
 
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
-        overwrite: bool, log=sys.stderr, hints=None) -> dict[str, int]:
+        overwrite: bool, log=sys.stderr, hints=None,
+        max_pixels: int | None = None) -> dict[str, int]:
   """Colorizes `items` [(path, relative output)] into out_dir; returns the
-  counts. `hints`: {relative output or file name: points} (`hints.load_file`)."""
+  counts. `hints`: {relative output or file name: points} (`hints.load_file`);
+  photos declaring more than max_pixels pixels fail unread."""
   hints = hints or {}
   counts = {'done': 0, 'skipped': 0, 'failed': 0}
   # Count, rate and time left on a terminal; nothing when log is not one.
@@ -339,7 +345,7 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
       continue
     try:
       points = hints.get(relative, hints.get(os.path.basename(path)))
-      data = colorize_file(colorizer, path, resolution, fmt, points)
+      data = colorize_file(colorizer, path, resolution, fmt, points, max_pixels)
     except (DataError, ValueError) as e:
       bar.write(f'failed: {path}: {e}', file=log)
       counts['failed'] += 1
@@ -373,7 +379,8 @@ def main(argv, args) -> int:
     raise ValueError('This model was not trained with colour hints; colorize '
                      'without --hints, or use a hint-conditioned model.')
   counts = run(colorizer, items, args.out.value, resolution,
-               args.format.value, args.overwrite.value, hints=given)
+               args.format.value, args.overwrite.value, hints=given,
+               max_pixels=int(args.max_megapixels.value * 1e6) or None)
   counts['failed'] += len(missing)
   print(f'{counts["done"]} colorized, {counts["skipped"]} already done (use '
         f'--overwrite to redo), {counts["failed"]} failed; resolution '
