@@ -1,14 +1,17 @@
 """Shared test helpers: small real-photo folders and running entry points.
 
-Three settings hold for the whole suite, set here before JAX starts:
+The suite runs in two processes (pytest-xdist, `-n 2` in pyproject.toml's
+pytest options: on 2 cores most of a test's time is single-threaded Python,
+compilation and command start-up). Three settings hold for the whole suite,
+set here before JAX starts:
 - This process sees 8 CPU devices (as big_vision's tests do), so data-parallel
   equivalence is tested in-process on a mesh of 8 (`parallel.make_mesh(8)`)
   against a command on one device; single-device code runs on device 0 as
   usual. Commands started by the tests see one device unless a test asks for
   more.
 - Compiled programs are cached on disk for the session (JAX's persistent
-  compilation cache, in a fresh temporary folder), shared with the commands
-  the tests start: many tests train the same tiny networks, and compilation,
+  compilation cache, in a fresh temporary folder), shared by both workers and
+  the commands the tests start: many tests train the same tiny networks, and compilation,
   not computation, is most of their time.
 - XLA compiles with --xla_backend_optimization_level=0 (here and in the
   commands): half the compilation time of a tiny run (13.0 s -> 6.3 s on 2
@@ -27,8 +30,12 @@ import tempfile
 import time
 import urllib.request
 
-_XLA_CACHE = tempfile.mkdtemp(prefix='colorjax-test-xla-cache-')
+# One cache for the session's processes: pytest-xdist's workers (started with
+# this process's environment) and the commands they start share it.
+_XLA_CACHE = (os.environ.get('COLORJAX_TEST_XLA_CACHE')
+              or tempfile.mkdtemp(prefix='colorjax-test-xla-cache-'))
 os.environ.update({  # Read by JAX here and in every command a test starts.
+    'COLORJAX_TEST_XLA_CACHE': _XLA_CACHE,
     'JAX_COMPILATION_CACHE_DIR': _XLA_CACHE,
     'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
     'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES': '-1',
