@@ -6,7 +6,7 @@
 
 Starts `python -m colorjax.serve` on a free local port and, for each number
 of concurrent clients, lets each client post the same photo (--width x
---height, PNG) back to back for --seconds (at most --max_requests each).
+--height; --format, --pattern) back to back for --seconds (at most --max_requests each).
 After a 503 a client waits as its Retry-After says (--noretry_after: not at
 all, the harshest load). Reports the answered requests' throughput and p50 / p95 / p99 latency, the
 slowest 503, the count of each status (and of connection errors), and the
@@ -38,6 +38,11 @@ _SECONDS = flags.DEFINE_float('seconds', 30, 'Seconds of load per concurrency le
 _MAX_REQUESTS = flags.DEFINE_integer('max_requests', 1_000, 'Most requests per client and level.')
 _WIDTH = flags.DEFINE_integer('width', 1024, 'Photo width.')
 _HEIGHT = flags.DEFINE_integer('height', 768, 'Photo height.')
+_FORMAT = flags.DEFINE_enum('format', 'png', ['png', 'jpeg'], 'Photo file format.')
+_PATTERN = flags.DEFINE_enum('pattern', 'noise', ['noise', 'smooth'],
+                             'noise: random pixels (the largest file); smooth: a random 64x48 '
+                             'image enlarged (a photo-like file size, e.g. a 50 MP upload '
+                             'under the 20 MB limit).')
 _RETRY_AFTER = flags.DEFINE_bool('retry_after', True, 'Clients wait as a 503 tells them '
                                   '(Retry-After) before posting again; false: at once.')
 _SERVER_FLAGS = flags.DEFINE_list('server_flags', [], 'Flags for colorjax.serve.')
@@ -108,10 +113,15 @@ def main(argv):
   del argv
   server, base = common.start_server(_SERVER_FLAGS.value, _CHECKPOINT.value)
   try:
-    rgb = np.random.default_rng(0).integers(0, 256, (_HEIGHT.value, _WIDTH.value, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    if _PATTERN.value == 'noise':
+      photo = Image.fromarray(rng.integers(0, 256, (_HEIGHT.value, _WIDTH.value, 3), np.uint8))
+    else:
+      photo = Image.fromarray(rng.integers(0, 256, (48, 64, 3), np.uint8)).resize(
+          (_WIDTH.value, _HEIGHT.value), Image.BICUBIC)
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, 'PNG')
-    body, content_type = common.multipart(buffer.getvalue())
+    photo.save(buffer, _FORMAT.value.upper(), **({'quality': 90} if _FORMAT.value == 'jpeg' else {}))
+    body, content_type = common.multipart(buffer.getvalue(), f'photo.{_FORMAT.value}')
     _post(base + '/colorize', body, content_type)  # Compiles this size's buckets.
     rows = []
     for clients in (int(c) for c in _CLIENTS.value.split(',')):
@@ -121,7 +131,9 @@ def main(argv):
     server.terminate()
     server.wait(timeout=60)
   environment = common.environment()
-  environment.update(photo=f'{_WIDTH.value}x{_HEIGHT.value} PNG', server_flags=_SERVER_FLAGS.value,
+  environment.update(photo=f'{_WIDTH.value}x{_HEIGHT.value} {_FORMAT.value} ({_PATTERN.value}, '
+                           f'{len(buffer.getvalue()) / 1e6:.1f} MB)',
+                     server_flags=_SERVER_FLAGS.value,
                      retry_after=_RETRY_AFTER.value,
                      model=_CHECKPOINT.value or 'bundled (colorjax/pretrained)')
   common.write(_OUT.value, environment, rows)
