@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from colorjax import checkpoint  # pylint: disable=wrong-import-position
 from colorjax import colorize  # pylint: disable=wrong-import-position
+from colorjax import inference  # pylint: disable=wrong-import-position
 from colorjax import models  # pylint: disable=wrong-import-position
 import common  # pylint: disable=wrong-import-position
 
@@ -46,7 +46,7 @@ _HINTS = flags.DEFINE_integer(
 
 def _model():
   if _CHECKPOINT.value:
-    model, variables, info = checkpoint.load_model(_CHECKPOINT.value)
+    model, variables, info = inference.load_model(_CHECKPOINT.value)
     return model, variables, f'{info["path"]} (step {info["step"]})'
   model = models.UNet()
   variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, 64, 64, 1)), train=False))(

@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from colorjax import checkpoint  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import color  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import colorize  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import sources  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -91,7 +92,7 @@ def predictions(model, variables, folder: str, resolution) -> tuple[np.ndarray, 
 def main(argv):
   del argv
   path = checkpoint.resolve(_CHECKPOINT.value)
-  model, variables, info = checkpoint.load_model(path)
+  model, variables, info = inference.load_model(path)
   default = colorize.default_resolution(info['config'])
   report = {'checkpoint': path, 'step': info['step'], 'resolution': default,
             'train': {}, 'eval': {}, 'own_batch_statistics': {}, 'resolutions': {}}

@@ -36,9 +36,9 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from colorjax import checkpoint  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import classification  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import color  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import sources  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import tasks  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import tune  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -128,7 +128,7 @@ def settings_grid(adjustments, temperatures, confidences, chromas, saturations) 
 
 
 def main(args):
-  _, variables, info = checkpoint.load_model(args.checkpoint.value)
+  _, variables, info = inference.load_model(args.checkpoint.value)
   config = info['config']
   if config['model'].get('head') != 'classification':
     raise app.UsageError(f'{args.checkpoint.value} is not a classification model; this '

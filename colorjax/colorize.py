@@ -38,6 +38,7 @@ from colorjax import color
 from colorjax import hints as hints_lib
 from colorjax import command
 from colorjax import images
+from colorjax import inference
 from colorjax.errors import DataError
 
 NATIVE = 'native'
@@ -143,9 +144,9 @@ class Colorizer:
 
   @classmethod
   def from_checkpoint(cls, path: str, **decoding) -> 'Colorizer':
-    """The model of a run or step directory (see `checkpoint.load_model`, which
+    """The model of a run or step directory (see `inference.load_model`, which
     takes the `decoding` settings), at the scale it trained at."""
-    model, variables, info = checkpoint.load_model(path, **decoding)
+    model, variables, info = inference.load_model(path, **decoding)
     return cls(model, variables, default_resolution(info['config']))
 
   @classmethod
@@ -301,7 +302,7 @@ def define_decoding_flags() -> dict:
 
 
 def decoding_settings(args) -> dict:
-  """The values of `define_decoding_flags`' flags, as `checkpoint.load_model` takes them."""
+  """The values of `define_decoding_flags`' flags, as `inference.load_model` takes them."""
   return {k: getattr(args, k).value for k in
           ('temperature', 'adjustment', 'confidence', 'saturation') + hints_lib.PROPAGATION_KEYS}
 
@@ -369,7 +370,7 @@ def main(argv, args) -> int:
   check_distinct_outputs(items, args.out.value, args.format.value)
   for item in missing:
     print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
-  model, variables, info = checkpoint.load_model(
+  model, variables, info = inference.load_model(
       checkpoint.resolve(args.checkpoint.value, hints=bool(args.hints.value)),
       **decoding_settings(args))
   resolution = parse_resolution(args.resolution.value, info['config'])

@@ -18,6 +18,7 @@ from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
 from colorjax import evaluate
+from colorjax import inference
 from colorjax import sources
 
 
@@ -27,7 +28,7 @@ def compare(data: str, paths: list[str], resolution, images: int):
   photos = [source.load(i) for i in range(min(images, len(names)))]
   columns, outputs, grays = ['gray'], [], []
   for path in paths:
-    model, variables, info = checkpoint.load_model(
+    model, variables, info = inference.load_model(
         checkpoint.resolve(None if path == 'bundled' else path))
     colorizer = colorize.Colorizer(model, variables)
     outputs.append([colorizer.colorize(photo, resolution) for photo in photos])

@@ -34,6 +34,7 @@ from colorjax import colorize
 from colorjax import color
 from colorjax import command
 from colorjax import hints
+from colorjax import inference
 from colorjax import metrics
 from colorjax import sources
 from colorjax.errors import DataError
@@ -277,7 +278,7 @@ def main(argv, args):
   counts = hint_counts(args.hints.value)
   path = checkpoint.resolve(args.checkpoint.value or args.workdir.value,
                             hints=counts != [0])
-  model, variables, info = checkpoint.load_model(path, **colorize.decoding_settings(args))
+  model, variables, info = inference.load_model(path, **colorize.decoding_settings(args))
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   colorizer = colorize.Colorizer(model, variables)
   if counts != [0] and not colorizer.hinted:

@@ -50,6 +50,7 @@ from colorjax import color
 from colorjax import colorize
 from colorjax import command
 from colorjax import hints
+from colorjax import inference
 from colorjax import lowering
 
 
@@ -112,7 +113,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 def write(out_dir: str, checkpoint_path: str, sizes, resolution, platforms=None) -> dict:
   """Exports the model at `checkpoint_path` for `sizes`; returns the card."""
-  model, variables, info = checkpoint.load_model(checkpoint_path)
+  model, variables, info = inference.load_model(checkpoint_path)
   resolution = colorize.parse_resolution(resolution, info['config'])
   programs, lowered_for = export_sizes(model, variables, sizes, resolution, platforms)
   os.makedirs(out_dir, exist_ok=True)

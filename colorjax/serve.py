@@ -57,6 +57,7 @@ from colorjax import colorize
 from colorjax import command
 from colorjax import hints
 from colorjax import images
+from colorjax import inference
 from colorjax.errors import DataError
 
 _PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'web', 'index.html')
@@ -158,7 +159,7 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
 
   Args:
     colorizer: the model, compiled per shape bucket.
-    info: the checkpoint's info from `checkpoint.load_model`.
+    info: the checkpoint's info from `inference.load_model`.
     hint_colorizer: a hint-conditioned model for requests with a `hints`
       field (None: `colorizer` takes them, if it reads hints).
     default_resolution: working resolution when a request names none.
@@ -338,13 +339,13 @@ def _define_flags():
 
 
 def main(argv, args):
-  model, variables, info = checkpoint.load_model(checkpoint.resolve(args.checkpoint.value))
+  model, variables, info = inference.load_model(checkpoint.resolve(args.checkpoint.value))
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
   colorizer = colorize.Colorizer(model, variables)
   warm_up(colorizer, resolution)
   hint_colorizer = None
   if not args.checkpoint.value and os.path.isdir(checkpoint.PRETRAINED_HINTS):
-    hint_colorizer = colorize.Colorizer(*checkpoint.load_model(checkpoint.PRETRAINED_HINTS)[:2])
+    hint_colorizer = colorize.Colorizer(*inference.load_model(checkpoint.PRETRAINED_HINTS)[:2])
     warm_up(hint_colorizer, resolution)
     logging.info('Requests with hints go to %s.', checkpoint.PRETRAINED_HINTS)
   server = create_app(colorizer, info, default_resolution=resolution,

@@ -37,11 +37,11 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
-from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import command
 from colorjax import evaluate
 from colorjax import hints
+from colorjax import inference
 from colorjax import sources
 from colorjax import tasks
 from colorjax.errors import DataError
@@ -108,7 +108,7 @@ def score_settings(config: dict, variables, source, names, resolution, settings,
   how many photos were scored.
 
   Args:
-    config, variables: a checkpoint's (`checkpoint.load_model`).
+    config, variables: a checkpoint's (`inference.load_model`).
     settings: from `settings_grid`.
     folder: name -> folder (`sources.folder_of`); each row then also holds
       'folders': {folder: {'images', 'psnr', 'gray_psnr'}}.
@@ -290,7 +290,7 @@ def main(argv, args) -> int:
   if args.hints.value < 0:
     raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
-  _, variables, info = checkpoint.load_model(path)
+  _, variables, info = inference.load_model(path)
   propagations = propagation_grid(numbers(args.hint_spreads.value, 'hint_spreads'),
                                   numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
                                   numbers(args.hint_reaches.value, 'hint_reaches'))
@@ -306,7 +306,7 @@ def main(argv, args) -> int:
   choice, rule = choose(rows, args.min_gain_db.value, args.min_folder_gain_db.value,
                         args.best_psnr.value, folder_gains(args.folder_gains.value))
   if args.export.value:
-    checkpoint.export(path, args.export.value, temperature=choice.get('temperature'),
+    inference.export(path, args.export.value, temperature=choice.get('temperature'),
                       adjustment=choice.get('adjustment'),
                       confidence=choice.get('confidence'), saturation=choice['saturation'],
                       **{k: choice.get(k) for k in hints.PROPAGATION_KEYS})

@@ -23,6 +23,7 @@ from PIL import Image
 from colorjax import checkpoint
 from colorjax import color
 from colorjax import colorize
+from colorjax import inference
 
 
 def random_crops(folder: str, size: int, batch: int, seed: int = 0):
@@ -58,7 +59,7 @@ def main():
   # The bundled model: a models.UNet, as a function of l that returns ab
   # whatever its head (a classification head's logits are decoded to ab,
   # differentiably), and its variables (params, batch_stats).
-  model, variables, _ = checkpoint.load_model(checkpoint.resolve(None))
+  model, variables, _ = inference.load_model(checkpoint.resolve(None))
   optimizer = optax.adam(args.learning_rate)
   opt_state = optimizer.init(variables['params'])
 

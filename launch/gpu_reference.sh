@@ -68,10 +68,10 @@ done
 # a run without a checkpoint is reported and skipped.
 "$python" - "${variants[@]}" >> "$out/exports.log" 2>&1 <<'PY'
 import sys
-from colorjax import checkpoint
+from colorjax import inference
 for v in sys.argv[1:]:
   try:
-    checkpoint.export(f'runs/gpu/{v}', f'runs/gpu/{v}/export', bfloat16=True)
+    inference.export(f'runs/gpu/{v}', f'runs/gpu/{v}/export', bfloat16=True)
   except FileNotFoundError as e:
     print(f'{v}: {e}')
 PY

@@ -8,6 +8,7 @@ import skimage.color
 import skimage.data
 
 from colorjax import classification
+from colorjax import inference
 from colorjax import models
 
 
@@ -268,7 +269,6 @@ def test_soft_encoding_of_photo_colours_equals_a_full_search():
 
 
 def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, photo_folder):
-  from colorjax import checkpoint
   from colorjax import colorize
   from tests.conftest import run_module, tiny_overrides
   workdir = str(tmp_path / 'run')
@@ -278,7 +278,7 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   with np.load(f'{workdir}/ab_prior.npz') as stored:
     prior = dict(stored)
   assert prior['counts'].shape == (261,) and int(prior['images']) == 5
-  model, variables, info = checkpoint.load_model(workdir)
+  model, variables, info = inference.load_model(workdir)
   assert isinstance(model, classification.Decoded) and model.temperature == 0.38
   # The checkpoint keeps the class weights that training derived from the prior.
   np.testing.assert_allclose(
@@ -306,7 +306,7 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   record = json.load(open(f'{tmp_path}/tune/tune.json'))
   assert len(record['rows']) == 4 and 0 < record['settings']['images'] < 24
   assert 'chosen' in result.stdout
-  tuned, _, _ = checkpoint.load_model(f'{tmp_path}/tuned')
+  tuned, _, _ = inference.load_model(f'{tmp_path}/tuned')
   assert (tuned.adjustment, tuned.temperature, tuned.confidence) == (
       record['choice']['adjustment'], record['choice']['temperature'],
       record['choice']['confidence'])

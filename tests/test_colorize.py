@@ -7,12 +7,13 @@ import skimage.color
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import inference
 from tests.conftest import photo_crops
 
 
 @pytest.fixture(scope='module')
 def colorizer(tiny_run):
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   return colorize.Colorizer(model, variables)
 
 
@@ -47,7 +48,7 @@ def test_a_batch_equals_one_image_at_a_time(colorizer):
 
 
 def test_function_form_and_bad_inputs(tiny_run):
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   rgb = photo_crops(1, 20, 30)[0]
   assert colorize.colorize(rgb, model, variables).shape == (20, 30, 3)
   with pytest.raises(ValueError, match='must be uint8'):
@@ -72,9 +73,9 @@ def test_large_images_go_through_in_strips_with_the_same_result(colorizer, monke
 
 
 def test_export_keeps_what_inference_needs(tiny_run, tmp_path):
-  exported = checkpoint.export(tiny_run, str(tmp_path / 'exported'))
-  model, variables, info = checkpoint.load_model(exported)
-  _, original, original_info = checkpoint.load_model(tiny_run)
+  exported = inference.export(tiny_run, str(tmp_path / 'exported'))
+  model, variables, info = inference.load_model(exported)
+  _, original, original_info = inference.load_model(tiny_run)
   assert info['step'] == original_info['step'] == 2
   assert info['config'] == original_info['config']
   np.testing.assert_array_equal(
@@ -83,10 +84,10 @@ def test_export_keeps_what_inference_needs(tiny_run, tmp_path):
   state, _ = checkpoint.load(exported)
   assert 'opt_state' not in state
   # bfloat16 storage: half the bytes, float32 computation, nearly the same picture.
-  half = checkpoint.export(tiny_run, str(tmp_path / 'half'), bfloat16=True)
+  half = inference.export(tiny_run, str(tmp_path / 'half'), bfloat16=True)
   half_state, _ = checkpoint.load(half)
   assert half_state['params']['head']['kernel'].dtype == jax.numpy.bfloat16
-  model, half_variables, _ = checkpoint.load_model(half)
+  model, half_variables, _ = inference.load_model(half)
   assert half_variables['params']['head']['kernel'].dtype == np.float32
   rgb = photo_crops(1, 30, 40)[0]
   difference = np.abs(colorize.Colorizer(model, half_variables).colorize(rgb, 32).astype(int)

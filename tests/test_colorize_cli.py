@@ -10,10 +10,10 @@ from PIL import Image
 import pytest
 import skimage.color
 
-from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
 from colorjax import images
+from colorjax import inference
 from colorjax import sources
 
 from tests.conftest import photo_crops
@@ -138,7 +138,7 @@ def test_progress_on_a_terminal_only(tiny_run, tmp_path, monkeypatch):
   folder.mkdir()
   for i, crop in enumerate(photo_crops(3, 24, 24)):
     Image.fromarray(crop).save(folder / f'{i}.png')
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   colorizer = colorize.Colorizer(model, variables)
   items, _ = images.collect([str(folder)])
   terminal, pipe = _Terminal(), io.StringIO()

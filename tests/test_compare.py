@@ -4,6 +4,7 @@ import numpy as np
 from PIL import Image
 
 from colorjax import checkpoint
+from colorjax import inference
 from tests.conftest import run_module
 
 
@@ -12,7 +13,7 @@ def test_compare_puts_gray_each_model_and_truth_side_by_side(tmp_path, photo_fol
   result = run_module(['colorjax.compare', f'--data={photo_folder}',
                        f'--models=bundled,{tiny_run}', '--images=2',
                        '--resolution=native', f'--out={out}'])
-  bundled_step = checkpoint.load_model(checkpoint.PRETRAINED)[2]['step']
+  bundled_step = inference.load_model(checkpoint.PRETRAINED)[2]['step']
   assert f'columns gray | bundled (step {bundled_step}) |' in result.stdout
   assert result.stdout.strip().endswith('| ground truth')
   picture = np.asarray(Image.open(out))

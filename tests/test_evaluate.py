@@ -11,10 +11,10 @@ import pytest
 import skimage.color
 import skimage.metrics
 
-from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
 from colorjax import images
+from colorjax import inference
 from colorjax import input_pipeline
 from colorjax import parallel
 from colorjax import sources
@@ -91,7 +91,7 @@ def test_scores_are_also_given_per_folder(tiny_run, tmp_path):
 
 
 def test_shape_buckets_bound_the_compilations(tiny_run, mixed_folder):
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   evaluator = evaluate.Evaluator(colorize.Colorizer(model, variables), colorize.NATIVE)
   source, names = sources.open_images(mixed_folder)
   sizes, compiled = set(), evaluate._SCORE._cache_size()  # pylint: disable=protected-access
@@ -128,7 +128,7 @@ def _independent_gray_scores(source, count):
 
 @pytest.mark.skipif(not os.path.isdir(KODAK), reason='needs ../shared/data/eval')
 def test_gray_baseline_on_kodak24_matches_the_independent_figure(tiny_run):
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   source, names = sources.open_images(KODAK)
   summary, rows, _, skipped = evaluate.evaluate(
       colorize.Colorizer(model, variables), source, names, 64, grid_images=0)
@@ -145,7 +145,7 @@ def test_gray_baseline_on_kodak24_matches_the_independent_figure(tiny_run):
 
 def test_tfds_source_is_evaluated(tiny_run):
   import tensorflow_datasets as tfds
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   with tfds.testing.mock_data(num_examples=5):
     source, names = sources.open_images('tfds:cifar10:test')
     summary, rows, _, _ = evaluate.evaluate(
@@ -190,8 +190,8 @@ def test_a_regression_model_tunes_its_saturation(tiny_run, tmp_path):
                     '--hint_spreads=0.25'], check=False)
   assert bad.returncode == 1 and bad.stderr.count('error: ') == 1
   assert 'for a model trained with colour hints' in bad.stderr
-  tuned, variables, _ = checkpoint.load_model(f'{tmp_path}/tuned')
-  plain, _, _ = checkpoint.load_model(tiny_run)
+  tuned, variables, _ = inference.load_model(f'{tmp_path}/tuned')
+  plain, _, _ = inference.load_model(tiny_run)
   saturation = getattr(tuned, 'saturation', 1.0)  # 1: the plain network.
   assert saturation == record['choice']['saturation']
   l = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1), minval=-1)
@@ -212,7 +212,7 @@ def test_a_regression_model_tunes_its_saturation(tiny_run, tmp_path):
   assert result.returncode == 1 and len(errors) == 1
   assert 'The saturation must be a positive number (1: as trained), not 0.0.' in errors[0]
   with pytest.raises(ValueError, match='holds a regression model, which takes no adjustment'):
-    checkpoint.export(tiny_run, str(tmp_path / 'export'), adjustment=0.2)
+    inference.export(tiny_run, str(tmp_path / 'export'), adjustment=0.2)
 
 
 def test_training_evaluation_and_the_command_give_one_psnr(tmp_path, photo_folder):
@@ -230,7 +230,7 @@ def test_training_evaluation_and_the_command_give_one_psnr(tmp_path, photo_folde
   for i in sources.scan(source, gray_threshold=0, name='eval'):
     image = images.fit_size(source.load(int(i)), size, config.data.resize_shorter)
     Image.fromarray(input_pipeline.center_crop(image, size)).save(crops / f'{i:03d}.png')
-  model, variables, _ = checkpoint.load_model(workdir)
+  model, variables, _ = inference.load_model(workdir)
   photos, names = sources.open_images(str(crops))
   summary, rows, _, _ = evaluate.evaluate(colorize.Colorizer(model, variables), photos,
                                           names, colorize.NATIVE, grid_images=0)

@@ -12,6 +12,7 @@ import skimage.data
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import inference
 from tests.conftest import REPO
 from tests.conftest import run_module
 from tests.conftest import write_photo_folder
@@ -51,7 +52,7 @@ def test_exported_program_colorizes_like_colorize_without_colorjax(tmp_path):
                  check=True, cwd=tmp_path, env=env, timeout=300)
   served = np.load(tmp_path / 'out.npy')
 
-  model, variables, _ = checkpoint.load_model(checkpoint.resolve(None))
+  model, variables, _ = inference.load_model(checkpoint.resolve(None))
   colorizer = colorize.Colorizer(model, variables)
   expected = colorizer.colorize(batch, 128)
   gray = colorizer.gray(colorizer.lightness(batch))

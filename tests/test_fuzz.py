@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import images
+from colorjax import inference
 from colorjax import serve
 from tests.conftest import REPO
 
@@ -52,7 +52,7 @@ def test_every_input_decodes_or_is_one_data_error(subset):
 
 
 def test_the_server_answers_every_input_with_a_photo_or_a_4xx_sentence(tiny_run, subset):
-  model, variables, info = checkpoint.load_model(tiny_run)
+  model, variables, info = inference.load_model(tiny_run)
   app = serve.create_app(colorize.Colorizer(model, variables), info, default_resolution=32)
   client = app.test_client()
   problems, statuses = [], set()
@@ -99,7 +99,7 @@ def test_a_large_photo_is_decoded_reduced_by_an_integer_factor(fmt):
 
 
 def test_the_server_answers_a_large_photo_reduced_and_says_so(tiny_run):
-  model, variables, info = checkpoint.load_model(tiny_run)
+  model, variables, info = inference.load_model(tiny_run)
   app = serve.create_app(colorize.Colorizer(model, variables), info, default_resolution=32,
                          max_output_megapixels=0.3)
   buffer = io.BytesIO()

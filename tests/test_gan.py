@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorjax import inference
 from colorjax import parallel
 from colorjax import tasks
 from colorjax import train
@@ -127,7 +128,7 @@ def test_gan_config_trains_end_to_end_and_logs_the_discriminator(tmp_path, photo
   state, config = checkpoint.load(workdir)
   assert config['gan']['enabled'] and 'disc_params' in state
   # Inference sees the generator only.
-  model, variables, _ = checkpoint.load_model(workdir)
+  model, variables, _ = inference.load_model(workdir)
   assert set(variables) == {'params', 'batch_stats'}
   out = model.apply(variables, jnp.zeros((1, 16, 16, 1)), train=False)
   assert out.shape == (1, 16, 16, 2)

@@ -12,11 +12,11 @@ from PIL import Image
 import pytest
 import skimage.color
 
-from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
 from colorjax import export
 from colorjax import hints
+from colorjax import inference
 from colorjax import parallel
 from colorjax import serve
 from colorjax import tasks
@@ -125,7 +125,7 @@ def hinted_run(tmp_path_factory):
 
 
 def test_a_hinted_model_colorizes_with_and_without_hints(hinted_run):
-  model, variables, _ = checkpoint.load_model(hinted_run[0])
+  model, variables, _ = inference.load_model(hinted_run[0])
   colorizer = colorize.Colorizer(model, variables)
   assert colorizer.hinted
   rgb = np.stack(photo_crops(1, 40, 48))
@@ -137,7 +137,7 @@ def test_a_hinted_model_colorizes_with_and_without_hints(hinted_run):
 
 
 def test_plain_models_refuse_hints(tiny_run):
-  model, variables, _ = checkpoint.load_model(tiny_run)
+  model, variables, _ = inference.load_model(tiny_run)
   colorizer = colorize.Colorizer(model, variables)
   assert not colorizer.hinted
   l = colorizer.lightness(np.stack(photo_crops(1, 16, 16)))
@@ -178,7 +178,7 @@ def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
   np.testing.assert_allclose(on['psnr'], spread['model']['psnr'], rtol=1e-6)
   assert spread['settings']['hint_propagation'] == {'spread': 0.25, 'lightness': 0.15,
                                                     'reach': 2.0}
-  tuned = checkpoint.load_model(f'{tmp_path}/tuned')[0]
+  tuned = inference.load_model(f'{tmp_path}/tuned')[0]
   assert getattr(tuned, 'settings', None) == hints.propagation_settings(
       {}, **{k: record['choice'].get(k) for k in hints.PROPAGATION_KEYS})
   bad = run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
@@ -243,21 +243,21 @@ def test_propagation_follows_lightness_and_leaves_unhinted_photos_alone():
 
 def test_propagation_is_a_stored_setting_of_hint_models_only(hinted_run, tiny_run, tmp_path):
   run, _ = hinted_run
-  assert not isinstance(checkpoint.load_model(run)[0], hints.Propagated)  # Off unless stored.
-  model, _, _ = checkpoint.load_model(run, hint_spread=0.25, hint_reach=2)
+  assert not isinstance(inference.load_model(run)[0], hints.Propagated)  # Off unless stored.
+  model, _, _ = inference.load_model(run, hint_spread=0.25, hint_reach=2)
   assert model.settings == {'spread': 0.25, 'lightness': 0.15, 'reach': 2.0}
-  checkpoint.export(run, str(tmp_path / 'bundle'), hint_spread=0.3, hint_lightness=0.2)
-  model, _, _ = checkpoint.load_model(str(tmp_path / 'bundle'))
+  inference.export(run, str(tmp_path / 'bundle'), hint_spread=0.3, hint_lightness=0.2)
+  model, _, _ = inference.load_model(str(tmp_path / 'bundle'))
   assert model.settings == {'spread': 0.3, 'lightness': 0.2, 'reach': 1.0}
-  assert not isinstance(checkpoint.load_model(str(tmp_path / 'bundle'), hint_spread=0)[0],
+  assert not isinstance(inference.load_model(str(tmp_path / 'bundle'), hint_spread=0)[0],
                         hints.Propagated)
   with pytest.raises(ValueError, match='for a model trained with colour hints'):
-    checkpoint.load_model(tiny_run, hint_spread=0.25)
+    inference.load_model(tiny_run, hint_spread=0.25)
   with pytest.raises(ValueError, match='for a model trained with colour hints'):
-    checkpoint.export(tiny_run, str(tmp_path / 'plain'), hint_spread=0.25)
+    inference.export(tiny_run, str(tmp_path / 'plain'), hint_spread=0.25)
   assert not (tmp_path / 'plain').exists()  # Refused before anything is written.
   with pytest.raises(ValueError, match='hint lightness and reach must be positive'):
-    checkpoint.load_model(run, hint_spread=0.25, hint_reach=-1)
+    inference.load_model(run, hint_spread=0.25, hint_reach=-1)
 
 
 def test_a_persons_hints_take_the_photos_lightness():
@@ -292,7 +292,7 @@ def test_colorize_command_reads_a_hints_file(hinted_run, tmp_path):
 
 
 def test_serve_takes_a_hints_field(hinted_run):
-  model, variables, info = checkpoint.load_model(hinted_run[0])
+  model, variables, info = inference.load_model(hinted_run[0])
   client = serve.create_app(colorize.Colorizer(model, variables), info,
                             default_resolution=32).test_client()
   photo = io.BytesIO()
@@ -313,9 +313,9 @@ def test_serve_takes_a_hints_field(hinted_run):
 def test_serve_sends_requests_with_hints_to_the_hint_model(hinted_run, tiny_run):
   """How `colorjax.serve` runs the bundled pair: the automatic model answers
   requests without hints, the hint-conditioned one those with a hints field."""
-  plain_model, plain_variables, info = checkpoint.load_model(tiny_run)
+  plain_model, plain_variables, info = inference.load_model(tiny_run)
   plain = colorize.Colorizer(plain_model, plain_variables)
-  hinted = colorize.Colorizer(*checkpoint.load_model(hinted_run[0])[:2])
+  hinted = colorize.Colorizer(*inference.load_model(hinted_run[0])[:2])
   client = serve.create_app(plain, info, default_resolution=32,
                             hint_colorizer=hinted).test_client()
   rgb = photo_crops(1, 30, 40)[0]
@@ -407,7 +407,7 @@ def test_page_places_moves_and_removes_hints(hinted_run, tmp_path):
 
 
 def test_a_hinted_model_exports_as_an_automatic_colorizer(hinted_run):
-  model, variables, _ = checkpoint.load_model(hinted_run[0])
+  model, variables, _ = inference.load_model(hinted_run[0])
   batch = np.stack(photo_crops(2, 40, 48))
   exported = np.asarray(jax.jit(export.colorize_fn(model, variables, 40, 48, 32))(batch))
   expected = colorize.Colorizer(model, variables).colorize(batch, 32)

@@ -73,7 +73,7 @@ import colorjax, colorjax.models
 from colorjax import checkpoint, colorize
 print(colorjax.__file__)
 assert hasattr(colorjax.models, 'UNet') and hasattr(colorjax.models, 'CNN')
-model, variables, info = checkpoint.load_model(checkpoint.resolve(None))  # Bundled.
+model, variables, info = inference.load_model(checkpoint.resolve(None))  # Bundled.
 photo = skimage.data.astronaut()[::4, ::4]
 out = colorize.Colorizer(model, variables).colorize(photo, 128)
 assert out.shape == photo.shape and out.dtype == np.uint8
@@ -103,10 +103,44 @@ def test_inference_reads_photos_without_grain_or_tfds(tiny_run):
   """colorize, serve and evaluate's library load a model and read photos
   without importing the training data pipeline (grain) or TFDS."""
   code = ('import sys; from colorjax import checkpoint, colorize, images, serve, evaluate; '
-          f'm, v, i = checkpoint.load_model({tiny_run!r}); '
+          f'm, v, i = inference.load_model({tiny_run!r}); '
           'colorize.Colorizer(m, v); '
           'print(sorted(n for n in ("grain", "tensorflow_datasets", "tensorflow") '
           'if n in sys.modules))')
   out = subprocess.run([sys.executable, '-c', code], cwd=REPO, check=True,
                        capture_output=True, text=True).stdout.strip().splitlines()[-1]
   assert out == '[]', f'inference imported {out}'
+
+
+def test_colorjax_modules_import_top_down_without_a_cycle():
+  """Every colorjax import, at module level or inside a function: no module
+  reaches itself (checkpoint and tasks once imported each other)."""
+  import ast  # pylint: disable=g-import-not-at-top
+  root = os.path.join(REPO, 'colorjax')
+  graph = {}
+  for folder, _, files in os.walk(root):
+    for name in files:
+      if name.endswith('.py'):
+        path = os.path.join(folder, name)
+        module = os.path.relpath(path, REPO)[:-3].replace(os.sep, '.').removesuffix('.__init__')
+        graph[module] = set()
+        for node in ast.walk(ast.parse(open(path).read())):
+          if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('colorjax'):
+            graph[module] |= {f'{node.module}.{a.name}' for a in node.names} | {node.module}
+  graph = {m: {d for d in deps if d in graph and d != m and not m.startswith(d + '.')}
+           for m, deps in graph.items()}
+  state = {}
+
+  def visit(module, path):
+    state[module] = 'open'
+    for dep in sorted(graph[module]):
+      assert state.get(dep) != 'open', ' -> '.join(path + [dep])
+      if dep not in state:
+        visit(dep, path + [dep])
+    state[module] = 'done'
+
+  for module in sorted(graph):
+    if module not in state:
+      visit(module, [module])
+  assert 'colorjax.tasks' in graph['colorjax.inference']
+  assert not graph['colorjax.checkpoint'] - {'colorjax.errors'}

@@ -10,13 +10,14 @@ import skimage.data
 
 from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import inference
 from colorjax import metrics
 from tests.conftest import REPO
 from tests.conftest import run_module
 
 
 def test_bundled_model_is_the_default_and_adds_colour():
-  model, variables, info = checkpoint.load_model(checkpoint.resolve(None))
+  model, variables, info = inference.load_model(checkpoint.resolve(None))
   assert info['path'] == checkpoint.PRETRAINED
   assert info['step'] == 7954 and info['config']['model']['widths'] == [32, 64, 128, 256]
   resolution = colorize.default_resolution(info['config'])
@@ -50,7 +51,7 @@ def test_a_missing_hint_bundle_is_one_sentence(monkeypatch, tmp_path):
 def test_bundled_hint_model_follows_a_hint(tmp_path):
   """The hint-conditioned bundle: found by `colorize --hints` without a
   checkpoint, and the colour under a hint moves to the hint's."""
-  model, variables, info = checkpoint.load_model(checkpoint.resolve(None, hints=True))
+  model, variables, info = inference.load_model(checkpoint.resolve(None, hints=True))
   assert info['path'] == checkpoint.PRETRAINED_HINTS and info['step'] == 8000
   colorizer = colorize.Colorizer(model, variables)
   assert colorizer.hinted and colorize.default_resolution(info['config']) == 128

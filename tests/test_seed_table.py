@@ -12,6 +12,7 @@ import pytest
 from colorjax import checkpoint
 from colorjax import colorize
 from colorjax import evaluate
+from colorjax import inference
 from colorjax import sources
 from tests.conftest import REPO
 
@@ -30,7 +31,7 @@ def test_colorjax_metrics_give_the_seed_figures_from_its_confusion_matrix():
 
 def test_the_table_puts_evaluate_output_beside_the_seed(tiny_run, tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  model, variables, info = checkpoint.load_model(tiny_run)
+  model, variables, info = inference.load_model(tiny_run)
   with tfds.testing.mock_data(num_examples=4):
     source, names = sources.open_images('tfds:cifar10:test')
     summary, rows, grid, _ = evaluate.evaluate(

@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from colorjax import checkpoint
 from colorjax import colorize
+from colorjax import inference
 from colorjax import serve
 from tests.conftest import CHROMIUM
 from tests.conftest import CHROMIUM_ARGS
@@ -29,7 +29,7 @@ def _png(array) -> bytes:
 
 @pytest.fixture(scope='module')
 def client(tiny_run):
-  model, variables, info = checkpoint.load_model(tiny_run)
+  model, variables, info = inference.load_model(tiny_run)
   server = serve.create_app(colorize.Colorizer(model, variables), info,
                             default_resolution=32, max_upload_mb=1, max_megapixels=0.5)
   return server.test_client()

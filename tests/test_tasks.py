@@ -15,6 +15,7 @@ import pytest
 from colorjax import checkpoint
 from colorjax import color
 from colorjax import colorize
+from colorjax import inference
 from colorjax import parallel
 from colorjax import sources
 from colorjax import tasks
@@ -82,7 +83,7 @@ def test_a_new_task_is_one_class_and_one_registry_line(monkeypatch, tmp_path, ph
   np.testing.assert_allclose(float(metrics['loss']), expected, rtol=1e-4)
 
   # The checkpoint decodes through the task: its stored saturation applies.
-  model, variables, info = checkpoint.load_model(workdir)
+  model, variables, info = inference.load_model(workdir)
   assert info['config']['model']['head'] == 'huber' and model.saturation == 1.2
   source, names = sources.open_images(photo_folder)
   rows = tune.settings_grid(info['config'], [0], [0.38], [1.0, 1.5])
