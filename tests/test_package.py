@@ -70,7 +70,7 @@ def test_the_wheel_serves_other_code_from_anywhere(installed):
   program = """
 import numpy as np, skimage.data
 import colorjax, colorjax.models
-from colorjax import checkpoint, colorize
+from colorjax import checkpoint, colorize, inference
 print(colorjax.__file__)
 assert hasattr(colorjax.models, 'UNet') and hasattr(colorjax.models, 'CNN')
 model, variables, info = inference.load_model(checkpoint.resolve(None))  # Bundled.
@@ -102,7 +102,7 @@ def test_console_scripts(installed, script):
 def test_inference_reads_photos_without_grain_or_tfds(tiny_run):
   """colorize, serve and evaluate's library load a model and read photos
   without importing the training data pipeline (grain) or TFDS."""
-  code = ('import sys; from colorjax import checkpoint, colorize, images, serve, evaluate; '
+  code = ('import sys; from colorjax import colorize, images, inference, serve, evaluate; '
           f'm, v, i = inference.load_model({tiny_run!r}); '
           'colorize.Colorizer(m, v); '
           'print(sorted(n for n in ("grain", "tensorflow_datasets", "tensorflow") '
