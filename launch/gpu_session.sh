@@ -20,6 +20,11 @@
 #   BUDGET_MB=40 WEIGHTS=1 launch/gpu_data.sh
 # and run with VARIANTS="photos_encoder:gpu_classification photos_encoder:gpu_hints".
 #
+# The seed table (configs/cnn.py and configs/unet.py on CIFAR-10, 50,000 steps
+# each in the configs): BUDGET_MB=40 CIFAR=1 launch/gpu_data.sh, then on the
+# device `DATA=gpu_data/cifar10 UNET_STEPS=N CNN_STEPS=N launch/seed_table.sh`
+# with N sized to the call (not yet run on a GPU).
+#
 # BENCH_SECONDS (default 170; 0: no benchmark) bounds the benchmark, and any
 # FLAGS go to every training run. On 2026-11-27 (one H100) the four runs of
 # 8,000 steps took about 90 s to start and 3 minutes to train, side by side;
