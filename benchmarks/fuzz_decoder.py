@@ -210,10 +210,12 @@ def write_folder(inputs, folder: str) -> None:
 
 
 def check_cli(folder: str, out: str, readable: set[str], *, checkpoint: str = '',
-              resolution: str = '32', timeout: float = 3_600) -> list[str]:
-  """Runs colorjax.colorize on the folder; the violations found."""
+              resolution: str = '32', max_pixels: int = MAX_PIXELS,
+              timeout: float = 3_600) -> list[str]:
+  """Runs colorjax.colorize on the folder (refusing more than max_pixels, as
+  `read` judged `readable`); the violations found."""
   command = [sys.executable, '-m', 'colorjax.colorize', folder, f'--out={out}',
-             f'--resolution={resolution}', f'--max_megapixels={MAX_PIXELS / 1e6:g}']
+             f'--resolution={resolution}', f'--max_megapixels={max_pixels / 1e6:g}']
   if checkpoint:
     command.append(f'--checkpoint={checkpoint}')
   result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
