@@ -62,8 +62,9 @@ def validate_config(config, device_count: int) -> None:
           f'config.{field} ({value}) must be a positive multiple of the '
           f'device count ({device_count}); set --config.{field} accordingly.')
   for field in ('log_every_steps', 'eval_every_steps', 'checkpoint_every_steps'):
-    check(config[field] >= 0, f'config.{field} must be 0 (off) or positive, '
-          f'not {config[field]}.')
+    lowest = -1 if field == 'eval_every_steps' else 0
+    check(config[field] >= lowest, f'config.{field} must be 0 (last step only)'
+          f'{", -1 (never)" if lowest < 0 else ""} or positive, not {config[field]}.')
 
 
 def create_model(config, *, axis_name: str | None = None):
@@ -270,7 +271,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         reporter.start_clock(step, metrics)
       if _is_time(step, config.log_every_steps, total):
         reporter.train(step, _check_finite(pending, last_saved, workdir))
-      if _is_time(step, config.eval_every_steps, total):
+      if config.eval_every_steps >= 0 and _is_time(step, config.eval_every_steps, total):
         with reporter.paused(state):
           variables = {'params': state.params, 'batch_stats': state.batch_stats}
           reporter.eval(step, *evaluate(p_eval_step, variables, eval_data, mesh,

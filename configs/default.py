@@ -18,7 +18,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.loss = 'mse'  # Regression head: 'mse' (the seed's) or 'l1', on normalised ab.
   config.half_precision = False  # bfloat16 computation with float32 parameters.
   config.log_every_steps = 100  # Steps between console/TensorBoard training lines (0: last only).
-  config.eval_every_steps = 2_500  # Steps between evaluations (0: last only).
+  config.eval_every_steps = 2_500  # Steps between evaluations (0: last only; -1: none, e.g. when colorjax.evaluate follows).
   config.checkpoint_every_steps = 2_500  # Steps between checkpoints (0: last only).
   config.keep_checkpoints = 3  # Checkpoints kept in <workdir>/checkpoints.
   config.image_grid_size = 8  # Eval images in the gray | prediction | truth grid (0: none).

@@ -16,8 +16,10 @@
 # in the seed study.
 #
 # STEPS sets both budgets, UNET_STEPS / CNN_STEPS one each (default: the
-# configs' 50,000 steps). The learning curve: a checkpoint every CURVE_POINTS-th
-# of the budget (default 3) is kept and scored on the test split too.
+# configs' 50,000 steps). The runs do not evaluate while they train
+# (eval_every_steps -1): colorjax.evaluate scores them on the test split after.
+# The learning curve: a checkpoint every CURVE_POINTS-th of the budget
+# (default 3) is kept and scored too (CURVE_POINTS=1: the final one only).
 # BUNDLE=1 also scores the bundled photo model (colorjax/pretrained, never
 # trained on CIFAR-10) at 32x32 and at its working resolution.
 # MODELS (default "cnn unet") picks the networks, e.g. MODELS=unet.
@@ -46,7 +48,8 @@ for model in ${MODELS:-cnn unet}; do
   start=$(date +%s)
   "$python" -m colorjax.main --config="configs/$model.py" --workdir="$runs/$model" \
     "${data[@]}" --config.num_train_steps="$steps" --config.opt.warmup_steps="$((steps / 20))" \
-    --config.checkpoint_every_steps="$every" --config.keep_checkpoints="$((points + 1))" "$@"
+    --config.checkpoint_every_steps="$every" --config.keep_checkpoints="$((points + 1))" \
+    --config.eval_every_steps=-1 "$@"
   echo "$(( $(date +%s) - start ))" > "$runs/$model/train_seconds"
   for step_dir in "$runs/$model"/checkpoints/*/; do
     step=$(basename "$step_dir")

@@ -73,7 +73,9 @@ def test_learning_rate_schedules():
     ({'data.image_size': 4}, 'config.data.image_size must be at least 8'),
     ({'global_batch_size': 12}, 'config.global_batch_size (12) must be a positive multiple of the device count (8)'),
     ({'eval.batch_size': 0}, 'config.eval.batch_size (0) must be a positive multiple'),
-    ({'log_every_steps': -1}, 'config.log_every_steps must be 0 (off) or positive'),
+    ({'log_every_steps': -1}, 'config.log_every_steps must be 0 (last step only) or positive'),
+    ({'eval_every_steps': -2}, 'config.eval_every_steps must be 0 (last step only), -1 (never) '
+                               'or positive'),
 ])
 def test_bad_config_values_name_the_field(override, message):
   with pytest.raises(ConfigError) as error:
@@ -115,6 +117,17 @@ def test_tfds_source_trains_end_to_end_under_mock_data(tmp_path):
   assert int(state.step) == 2
   evals = (tmp_path / 'eval_metrics.jsonl').read_text().splitlines()
   assert len(evals) == 1 and '"psnr"' in evals[0]
+
+
+def test_eval_every_steps_minus_one_trains_without_evaluating(tmp_path):
+  # For a run that colorjax.evaluate scores afterwards (launch/seed_table.sh).
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 8)
+  config = _tiny_config(folder, **{'num_train_steps': 2, 'eval_every_steps': -1})
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert int(state.step) == 2
+  assert not (tmp_path / 'run' / 'eval_metrics.jsonl').exists()
+  assert (tmp_path / 'run' / 'checkpoints' / '2').is_dir()
 
 
 def test_on_device_data_trains_to_the_same_parameters_as_the_host_pipeline(tmp_path):
