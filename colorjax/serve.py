@@ -29,7 +29,11 @@ requests wait for one; a request beyond that gets 503 with Retry-After at
 once, and one that waits longer than --request_timeout seconds gets 503
 (the colorization itself, bounded by the working resolution, is not cut).
 The app runs in waitress, a production WSGI server (pure Python, from PyPI),
-with enough threads that every request reaches this admission at once.
+with enough threads that every request reaches this admission at once
+(64 beyond those it admits, so that a crowd's refusals are not queued
+behind each other). The default queue of 4 bounds the wait: with 2 CPU
+cores colorizing about 2.9 photos of 1024x768 a second, a request at the
+back of a queue of 8 waited 3.6 s at the median (RESULTS.md).
 SIGTERM stops taking requests (new ones get 503 while the in-flight ones
 finish), then exits 0. --debug serves with werkzeug's development server.
 Flask and waitress are needed here only; the training code never imports
@@ -152,7 +156,7 @@ class Admission:
 def create_app(colorizer: colorize.Colorizer, info: dict, *,
                default_resolution, max_upload_mb: float = 20,
                max_megapixels: float = 50, max_output_megapixels: float = 12,
-               max_concurrent: int = 2, queue: int = 8,
+               max_concurrent: int = 2, queue: int = 4,
                request_timeout: float = 30.0,
                hint_colorizer: colorize.Colorizer | None = None) -> flask.Flask:
   """The Flask app around a loaded model.
@@ -259,8 +263,9 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
   """Serves `app` (from `create_app`) with waitress until SIGTERM or Ctrl-C.
 
   waitress gets enough threads (default: the app's colorization slots and
-  queue, plus 4 for the page and /healthz) that every request reaches the
-  app's admission at once instead of waiting unseen in waitress's own queue.
+  queue, plus 64 for the page, /healthz and the requests to refuse) that
+  every request reaches the app's admission at once instead of waiting
+  unseen in waitress's own queue, where a 503 would come late.
   On SIGTERM the listening socket closes and the app refuses new requests
   (503); once those in flight have finished and been sent (at most
   drain_seconds), every connection closes and this returns.
@@ -268,7 +273,7 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
   import waitress  # pylint: disable=g-import-not-at-top  # Serving only.
   from waitress import wasyncore  # pylint: disable=g-import-not-at-top
   admission = app.admission
-  threads = threads or admission.capacity + admission.queue + 4
+  threads = threads or admission.capacity + admission.queue + 64
   server = waitress.create_server(app, host=host, port=port, threads=threads,
                                   connection_limit=max(100, 2 * threads), ident='colorjax')
 
@@ -328,12 +333,12 @@ def _define_flags():
           'max_output_megapixels', 12, 'Larger images are decoded reduced by an integer '
           'factor to at most this size and answered at it.'),
       max_concurrent=flags.DEFINE_integer('max_concurrent', 2, 'Colorizations at once.'),
-      queue=flags.DEFINE_integer('queue', 8, 'Requests that may wait for a colorization; '
+      queue=flags.DEFINE_integer('queue', 4, 'Requests that may wait for a colorization; '
                                  'more get 503 with Retry-After at once.'),
       request_timeout=flags.DEFINE_float('request_timeout', 30, 'Seconds a request may wait '
                                          'for a colorization before it gets 503.'),
       threads=flags.DEFINE_integer('threads', 0, "waitress's worker threads (0: "
-                                   'max_concurrent + queue + 4).'),
+                                   'max_concurrent + queue + 64).'),
       debug=flags.DEFINE_bool('debug', False, "Serve with werkzeug's development server "
                               'instead of waitress (reloads nothing; for debugging only).'))
 
