@@ -98,15 +98,17 @@ def reduction_factor(width: int, height: int, max_pixels: int) -> int:
 
 
 def _reduced(image: Image.Image, max_pixels: int) -> Image.Image:
-  """`image` (opened, not yet loaded) decoded to at most max_pixels pixels."""
+  """`image` (opened, not yet loaded) decoded to at most max_pixels pixels:
+  its size divided by `reduction_factor`, rounded up, whatever the format."""
   width, height = image.size
   factor = reduction_factor(width, height, max_pixels)
-  if image.format == 'JPEG':  # The decoder scales by 1/2, 1/4 or 1/8 itself.
-    image.draft(image.mode if image.mode in ('RGB', 'L', 'CMYK') else 'RGB',
-                (math.ceil(width / factor), math.ceil(height / factor)))
+  target = (math.ceil(width / factor), math.ceil(height / factor))
+  if image.format == 'JPEG':  # The decoder scales by 1/2, 1/4 or 1/8, to no less than target.
+    image.draft(image.mode if image.mode in ('RGB', 'L', 'CMYK') else 'RGB', target)
   image.load()
-  remaining = reduction_factor(*image.size, max_pixels)
-  return image.reduce(remaining) if remaining > 1 else image
+  if image.size == (width, height):
+    return image.reduce(factor)
+  return image if image.size == target else image.resize(target, Image.Resampling.BOX)
 
 
 def decode_image(data: bytes, *, draft_size: int | None = None) -> np.ndarray:

@@ -88,18 +88,22 @@ def test_the_colorize_command_names_each_unreadable_file(tiny_run, subset, tmp_p
 
 
 @pytest.mark.parametrize('fmt', ['JPEG', 'PNG'])
-def test_a_large_photo_is_decoded_reduced_by_an_integer_factor(fmt):
+@pytest.mark.parametrize('size,limit,expected', [
+    ((4000, 3000), 1_000_000, (1000, 750)),  # Factor 4: JPEG's decoder reaches it alone.
+    ((3000, 2000), 1_000_000, (1000, 667)),  # Factor 3: JPEG's decoder halves, then a box filter.
+])
+def test_a_large_photo_is_decoded_reduced_by_an_integer_factor(fmt, size, limit, expected):
   rng = np.random.default_rng(0)
   photo = Image.fromarray(rng.integers(0, 256, (30, 40, 3), np.uint8)).resize(
-      (4000, 3000), Image.BILINEAR)
+      size, Image.BILINEAR)
   buffer = io.BytesIO()
   photo.save(buffer, fmt)
   full, _ = images.read_image(buffer.getvalue())
-  reduced, _ = images.read_image(buffer.getvalue(), reduce_to_pixels=1_000_000)
-  assert full.shape == (3000, 4000, 3)
-  assert reduced.shape == (750, 1000, 3)  # Factor 4: 12 MP to 0.75 MP.
+  reduced, _ = images.read_image(buffer.getvalue(), reduce_to_pixels=limit)
+  assert full.shape == (size[1], size[0], 3)
+  assert reduced.shape == (expected[1], expected[0], 3)  # The same size for every format.
   # The same photo, smaller: a box-filtered full decode, within JPEG's error.
-  box = np.asarray(Image.fromarray(full).reduce(4)).astype(np.float32)
+  box = np.asarray(Image.fromarray(full).resize(expected, Image.Resampling.BOX))
   assert np.abs(reduced.astype(np.float32) - box).mean() < 3.0
 
 
