@@ -39,6 +39,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from colorjax import colorize  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import images  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax.errors import DataError  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -192,13 +193,18 @@ def corpus(count: int = 2_400, seed: int = 0) -> list[tuple[str, str, bytes]]:
 
 
 def read(data: bytes, max_pixels: int = MAX_PIXELS) -> str:
-  """'image' or 'refused' (a DataError); any other exception propagates."""
+  """'image' (a photo colorjax colorizes) or 'refused' (a DataError, or a
+  shape `colorize.working_size` refuses); any other exception propagates."""
   try:
     rgb, _ = images.read_image(data, max_pixels=max_pixels)
   except DataError:
     return 'refused'
   if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3 or 0 in rgb.shape:
     raise AssertionError(f'read_image returned {rgb.dtype} {rgb.shape}')
+  try:
+    colorize.working_size(*rgb.shape[:2], 32)
+  except ValueError:
+    return 'refused'
   return 'image'
 
 

@@ -42,6 +42,12 @@ from colorjax import inference
 from colorjax.errors import DataError
 
 NATIVE = 'native'
+# The most pixels the network is run on, at any resolution (native too):
+# beyond, the working size is scaled down to this many, keeping the aspect.
+# A hostile 1 x 30,000 file at shorter side 32 asked for 32 x 960,000 and the
+# CPU convolution 28 GB.
+MAX_WORKING_PIXELS = 2_097_152  # 2048 x 1024.
+MAX_ASPECT = 32  # Longer side over shorter side; a photo is far from it.
 
 
 def bucket(size: int) -> int:
@@ -54,10 +60,19 @@ def bucket(size: int) -> int:
 
 
 def working_size(height: int, width: int, resolution) -> tuple[int, int]:
-  """The size the network sees: shorter side `resolution`, or (height, width) if native."""
-  if resolution == NATIVE:
+  """The size the network sees: shorter side `resolution`, or (height, width)
+  if native; scaled down to at most MAX_WORKING_PIXELS pixels.
+
+  Raises:
+    ValueError: an image more than MAX_ASPECT times longer than wide.
+  """
+  if max(height, width) > MAX_ASPECT * min(height, width):
+    raise ValueError(f'the image is {width}x{height} pixels, more than {MAX_ASPECT} times '
+                     'longer than it is wide; colorjax colorizes photos')
+  scale = 1.0 if resolution == NATIVE else int(resolution) / min(height, width)
+  scale = min(scale, (MAX_WORKING_PIXELS / (height * width)) ** 0.5)
+  if scale == 1.0:
     return height, width
-  scale = int(resolution) / min(height, width)
   return max(1, round(height * scale)), max(1, round(width * scale))
 
 

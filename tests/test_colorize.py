@@ -55,6 +55,15 @@ def test_function_form_and_bad_inputs(tiny_run):
     colorize.colorize(rgb.astype(np.float32), model, variables)
   assert colorize.working_size(512, 768, 128) == (128, 192)
   assert colorize.working_size(512, 768, colorize.NATIVE) == (512, 768)
+  # Never more than MAX_WORKING_PIXELS, whatever the shape or resolution:
+  # a hostile 1 x 30,000 file would ask for 32 x 960,000 at shorter side 32.
+  for height, width, resolution in [(400, 12_000, 128), (4000, 3000, colorize.NATIVE),
+                                    (12_000, 9_000, 4_000)]:
+    h, w = colorize.working_size(height, width, resolution)
+    assert h * w <= colorize.MAX_WORKING_PIXELS
+    assert abs(w / h - width / height) < 0.01 * width / height
+  with pytest.raises(ValueError, match='1x30000 pixels, more than 32 times longer'):
+    colorize.working_size(30_000, 1, 32)
   assert colorize.parse_resolution('native') == colorize.NATIVE
   assert colorize.parse_resolution('96') == 96
   assert colorize.parse_resolution('auto', {'data': {'resize_shorter': 128}}) == 128
