@@ -56,7 +56,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def pytest_sessionfinish(session, exitstatus):
   del session, exitstatus
-  shutil.rmtree(_XLA_CACHE, ignore_errors=True)
+  if 'PYTEST_XDIST_WORKER' not in os.environ:  # The cache is shared: the controller removes it, last.
+    shutil.rmtree(_XLA_CACHE, ignore_errors=True)
 
 
 def photo_crops(count: int, height: int = 40, width: int = 48, seed: int = 0):
