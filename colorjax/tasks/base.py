@@ -195,7 +195,8 @@ def adapt_variables(variables, fresh):
     if old is not None and old.shape == value.shape:
       out[key] = old
     elif module in ADAPTABLE_MODULES:
-      out[key], _ = value, fresh_modules.add(module)
+      out[key] = value
+      fresh_modules.add(module)
     elif (old is not None and key[-1] == 'kernel' and old.ndim == value.ndim >= 3
           and old.shape[:-2] == value.shape[:-2] and old.shape[-1] == value.shape[-1]
           and old.shape[-2] < value.shape[-2]):
