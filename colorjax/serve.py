@@ -110,16 +110,28 @@ class Admission:
     """Seconds until a place is likely free: the queue's work over the slots."""
     return max(1, math.ceil((self.waiting + 1) * self.seconds / self.capacity))
 
+  def _refusal(self) -> Busy | None:
+    """Why a new request would be refused now (the caller holds the lock)."""
+    if self.draining:
+      return Busy('The server is shutting down; send the photo again in a moment.',
+                  self.retry_after())
+    if self.waiting + self.running >= self.capacity + self.queue:
+      return Busy(f'The server is busy ({self.running} colorizing, {self.waiting} '
+                  'waiting); send the photo again later.', self.retry_after())
+    return None
+
+  def refusal(self) -> Busy | None:
+    """The `Busy` a request arriving now would get, or None if it would be let in."""
+    with self.lock:
+      return self._refusal()
+
   @contextlib.contextmanager
   def slot(self):
     """Holds a place in the queue, then a colorization slot, for the block."""
     with self.lock:
-      if self.draining:
-        raise Busy('The server is shutting down; send the photo again in a moment.',
-                   self.retry_after())
-      if self.waiting + self.running >= self.capacity + self.queue:
-        raise Busy(f'The server is busy ({self.running} colorizing, {self.waiting} '
-                   'waiting); send the photo again later.', self.retry_after())
+      refused = self._refusal()
+      if refused:
+        raise refused
       self.waiting += 1
     got = self.slots.acquire(timeout=self.timeout)
     with self.lock:
@@ -258,6 +270,64 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
   return server
 
 
+# waitress reads 8 KiB a call by default: a 2.4 MB upload is 300 turns of its
+# single I/O thread, which every other connection waits behind.
+_RECV_BYTES = 256 * 1024
+
+
+def _refusing_channel(channel_class, admission: Admission):
+  """waitress's connection class, refusing a POST while `admission` is full
+  as soon as its headers are read, before its body.
+
+  waitress hands a request to the app only once its whole body has arrived,
+  so under load a refusal would otherwise wait its turn behind every upload
+  in flight. Here the 503 (with Retry-After, and Connection: close) is queued
+  the moment the headers are parsed; the rest of the body is read and dropped
+  unbuffered, so the client can finish sending and read the answer (closing
+  with its bytes unread would reset the connection under it).
+  """
+
+  class RefusingChannel(channel_class):
+    """A waitress channel that refuses uploads from their headers."""
+    discarding = 0  # Body bytes of a refused request still to read and drop.
+
+    def received(self, data):
+      if self.discarding:
+        dropped = min(self.discarding, len(data))
+        self.discarding -= dropped
+        if not self.discarding:
+          self.close_when_flushed = True
+        return True
+      if self.close_when_flushed or self.will_close:
+        return super().received(data)
+      result = super().received(data)
+      request = self.request
+      if (request is None or not request.headers_finished or request.completed
+          or request.command != 'POST' or self.requests):
+        return result
+      refused = admission.refusal()
+      if refused is None:
+        return result
+      body = json.dumps({'error': str(refused)}).encode()
+      head = ('HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n'
+              f'Content-Length: {len(body)}\r\nRetry-After: {refused.retry_after}\r\n'
+              'Connection: close\r\nServer: colorjax\r\n\r\n').encode()
+      with self.outbuf_lock:
+        self.outbufs[-1].append(head + body)
+        self.current_outbuf_count += len(head) + len(body)
+        self.total_outbufs_len += len(head) + len(body)
+      self.request = None  # Its buffered part of the body goes with it.
+      if request.chunked:  # No length to read to: close once the answer is out.
+        self.close_when_flushed = True
+      else:
+        self.discarding = request.content_length - request.body_bytes_received
+        if not self.discarding:
+          self.close_when_flushed = True
+      return result
+
+  return RefusingChannel
+
+
 def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None = None,
                   drain_seconds: float = 60.0) -> None:
   """Serves `app` (from `create_app`) with waitress until SIGTERM or Ctrl-C.
@@ -275,7 +345,9 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
   admission = app.admission
   threads = threads or admission.capacity + admission.queue + 64
   server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                  connection_limit=max(100, 2 * threads), ident='colorjax')
+                                  connection_limit=max(100, 2 * threads), ident='colorjax',
+                                  recv_bytes=_RECV_BYTES)
+  server.channel_class = _refusing_channel(server.channel_class, admission)
 
   def sending() -> bool:  # A response still being written to its client.
     return any(getattr(c, 'requests', None) or getattr(c, 'total_outbufs_len', 0)

@@ -194,6 +194,49 @@ def test_a_request_that_waits_too_long_is_503_and_draining_refuses_new_ones():
     assert running.result().status_code == 200
 
 
+def test_waitress_refuses_an_upload_from_its_headers_before_its_body():
+  """While the admission is full, a POST gets its 503 as soon as its headers
+  are in; the rest of the body is then read, dropped, and the connection closed."""
+  import socket  # pylint: disable=g-import-not-at-top
+  import waitress  # pylint: disable=g-import-not-at-top
+  model, client = _held_app(max_concurrent=1, queue=0)
+  app = client.application
+  server = waitress.create_server(app, host='127.0.0.1', port=0, threads=4)
+  server.channel_class = serve._refusing_channel(server.channel_class, app.admission)  # pylint: disable=protected-access
+  threading.Thread(target=server.run, daemon=True).start()
+  port = server.socket.getsockname()[1]
+  photo = _png(photo_crops(1, 24, 24)[0])
+
+  def post(body: bytes):
+    request = urllib.request.Request(
+        f'http://127.0.0.1:{port}/colorize', data=body,
+        headers={'Content-Type': f'multipart/form-data; boundary={_BOUNDARY}'})
+    try:
+      return urllib.request.urlopen(request, timeout=60).status
+    except urllib.error.HTTPError as e:
+      return e.code
+
+  try:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+      running = pool.submit(post, _multipart(photo))
+      assert model.started.acquire(timeout=60)  # The one slot is taken.
+      body = _multipart(photo) + b'x' * 3_000_000  # Declared whole, sent in part.
+      with socket.create_connection(('127.0.0.1', port), timeout=60) as sock:
+        sock.sendall(f'POST /colorize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; '
+                     f'boundary={_BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n'.encode()
+                     + body[:1000])
+        answer = sock.recv(65536).decode()  # Before the other 2.9 MB are sent.
+        assert answer.startswith('HTTP/1.1 503'), answer
+        assert 'Retry-After: ' in answer and 'busy (1 colorizing, 0 waiting)' in answer
+        sock.sendall(body[1000:])  # Read and dropped; then the server closes.
+        assert sock.recv(65536) == b''
+      model.release.set()
+      assert running.result() == 200
+    assert post(_multipart(photo)) == 200  # Nothing was left behind.
+  finally:
+    server.close()
+
+
 def test_sigterm_lets_the_request_in_flight_finish_then_exits(tiny_run):
   """The real command in waitress: a slow request (a large photo at native
   resolution, whose shape compiles first) is answered after SIGTERM, and the
