@@ -24,6 +24,7 @@ exit status is 1 if any failed.
 """
 
 import functools
+import glob
 import os
 import sys
 import types
@@ -39,6 +40,7 @@ from colorjax import hints as hints_lib
 from colorjax import command
 from colorjax import images
 from colorjax import inference
+from colorjax import video
 from colorjax.errors import DataError
 
 NATIVE = 'native'
@@ -185,6 +187,16 @@ class Colorizer:
     Raises:
       ValueError: hints for a model that does not read them.
     """
+    return images.resize(self.predict_working(l, resolution, hints)[1], *l.shape[1:3])
+
+  def working_size(self, height: int, width: int, resolution=None) -> tuple[int, int]:
+    """The size the network sees for a photo of height x width (`working_size`)."""
+    return working_size(height, width, self.resolution if resolution is None else resolution)
+
+  def predict_working(self, l: np.ndarray, resolution, hints=None):
+    """(l, ab) at the working size (`working_size`): the network's input
+    lightness and its prediction, before ab is upsampled to l's size; as
+    `predict_ab` otherwise."""
     height, width = l.shape[1:3]
     small_h, small_w = working_size(height, width, resolution)
     small = images.resize(l, small_h, small_w)
@@ -198,7 +210,7 @@ class Colorizer:
           small, *hints_lib.resize(*hints, small_h, small_w)))
     padded = pad(small, bucket(small_h), bucket(small_w))
     ab = np.asarray(self._predict(self.variables, padded))[:, :small_h, :small_w]
-    return images.resize(ab, height, width)
+    return small[..., :1], ab
 
   def compose(self, l: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """uint8 RGB [batch, h, w, 3] from normalised l and ab of the same size."""
@@ -340,7 +352,19 @@ def _define_flags():
           "Pillow's own limit, 179)."),
       hints=flags.DEFINE_string(
           'hints', None, 'For a hint-conditioned model: a JSON file of colour hints '
-          'per photo, {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}.'))
+          'per photo, {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}, '
+          'and per clip by frame number, {"clip.mp4": {"0": [...]}}.'),
+      frames=flags.DEFINE_bool(
+          'frames', False, 'Each folder named is the frames of one clip (in name '
+          'order), not a folder of photos.'),
+      video_output=flags.DEFINE_enum(
+          'video_output', 'same', list(video.VIDEO_OUTPUTS), 'What a clip becomes: '
+          '"same" (a video in its own container; frames for a frame folder), '
+          '"frames" (a folder of PNG frames) or a container (mp4, mkv, ...).'),
+      temporal=flags.DEFINE_bool(
+          'temporal', True, "Carry a clip's colour along optical flow from frame "
+          'to frame (colorjax.temporal); --notemporal colorizes each frame alone.'),
+      fps=flags.DEFINE_float('fps', video.DEFAULT_FPS, "A frame folder's frame rate."))
 
 
 def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
@@ -375,13 +399,63 @@ def run(colorizer: Colorizer, items, out_dir: str, resolution, fmt: str,
   return counts
 
 
+def run_clips(colorizer: Colorizer, clips, out_dir: str, resolution, *, video_output: str,
+              overwrite: bool, stabilize: bool, fps: float, log=sys.stderr,
+              hints=None) -> dict[str, int]:
+  """Colorizes clips [(path, relative output folder)] (video files or frame
+  folders, `colorjax.video`) into out_dir; returns the counts."""
+  hints = hints or {}
+  counts = {'done': 0, 'skipped': 0, 'failed': 0}
+  for path, relative in clips:
+    target = video.output_path(os.path.join(out_dir, relative), path, video_output)
+    if os.path.exists(target) and not overwrite:
+      counts['skipped'] += 1
+      continue
+    name = os.path.basename(os.path.normpath(path))
+    given = hints.get(os.path.join(relative, name), hints.get(name))
+    if given is not None and not isinstance(given, dict):
+      given = {0: given}  # Hints for a clip given as a photo's: on its first frame.
+    try:
+      video.colorize_video(colorizer, path, target, resolution, stabilize=stabilize,
+                           hints=given, fps=fps, log=log)
+    except (DataError, ValueError) as e:
+      print(f'failed: {path}: {e}', file=log)
+      counts['failed'] += 1
+      continue
+    counts['done'] += 1
+  return counts
+
+
+def collect_clips(inputs: list[str], frames: bool):
+  """Splits the command's inputs into clips [(path, relative output
+  folder)] (video files named, matched or inside folders; with `frames`,
+  the folders named) and the rest, for `images.collect`."""
+  clips, rest = [], []
+  for item in inputs:
+    matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
+    if not any(os.path.exists(m) for m in matches):
+      rest.append(item)  # images.collect reports it missing.
+      continue
+    for match in matches:
+      if (os.path.isdir(match) and frames) or (os.path.isfile(match) and video.is_video(match)):
+        clips.append((match, ''))
+        continue
+      rest.append(match)
+      if os.path.isdir(match):
+        found = sorted(glob.glob(os.path.join(glob.escape(match), '**', '*'), recursive=True))
+        clips += [(p, os.path.dirname(os.path.relpath(p, match))) for p in found
+                  if os.path.isfile(p) and video.is_video(p)]
+  return clips, rest
+
+
 def main(argv, args) -> int:
   inputs = argv[1:]
   if not inputs:
     raise ValueError('Name the photos to colorize: files, folders or globs.')
   if not args.out.value:
     raise ValueError('Name the output folder with --out=DIR.')
-  items, missing = images.collect(inputs)
+  clips, inputs = collect_clips(inputs, args.frames.value)
+  items, missing = images.collect(inputs) if inputs else ([], [])
   check_distinct_outputs(items, args.out.value, args.format.value)
   for item in missing:
     print(f'failed: {item}: no such file, folder or match', file=sys.stderr)
@@ -397,6 +471,11 @@ def main(argv, args) -> int:
   counts = run(colorizer, items, args.out.value, resolution,
                args.format.value, args.overwrite.value, hints=given,
                max_pixels=int(args.max_megapixels.value * 1e6) or None)
+  clip_counts = run_clips(colorizer, clips, args.out.value, resolution,
+                          video_output=args.video_output.value,
+                          overwrite=args.overwrite.value, stabilize=args.temporal.value,
+                          fps=args.fps.value, hints=given)
+  counts = {k: counts[k] + clip_counts[k] for k in counts}
   counts['failed'] += len(missing)
   print(f'{counts["done"]} colorized, {counts["skipped"]} already done (use '
         f'--overwrite to redo), {counts["failed"]} failed; resolution '

@@ -326,13 +326,16 @@ def from_points(l: np.ndarray, points, size: int = DEFAULT_SIZE):
 def load_file(path: str) -> dict[str, list]:
   """Hints per photo from a JSON file (`colorjax.colorize --hints=FILE`):
 
-    {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}, ...], ...}
+    {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}, ...],
+     "clip.mp4": {"0": [{"x": 300, "y": 200, "rgb": [30, 60, 200]}], "90": [...]}}
 
   keyed by the photo's path as colorize names its output (relative to the
-  folder given) or by its file name; x, y in the photo's pixels.
+  folder given) or by its file name; x, y in the photo's pixels. A clip's
+  hints are keyed by the frame they are set on, and follow their content
+  from there (`colorjax.video`).
 
   Returns:
-    {key: [(x, y, (r, g, b)), ...]}.
+    {key: [(x, y, (r, g, b)), ...] or, for a clip, {frame: [...]}}.
 
   Raises:
     ValueError: the file is missing, not JSON, or not in that format.
@@ -347,8 +350,26 @@ def load_file(path: str) -> dict[str, list]:
   if not isinstance(record, dict):
     raise ValueError(f'The hints file {path!r} must map photo names to lists of '
                      'hints, e.g. {"photo.jpg": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}.')
-  return {name: parse(items, f'The hints for {name!r} in {path!r}')
-          for name, items in record.items()}
+  return {name: (parse_frames if isinstance(items, dict) else parse)(
+      items, f'The hints for {name!r} in {path!r}') for name, items in record.items()}
+
+
+def parse_frames(items, what: str = 'The hints') -> dict[int, list]:
+  """A clip's hints, {"FRAME": [{"x", "y", "rgb"}, ...]} (decoded JSON), as
+  {frame index: [(x, y, (r, g, b)), ...]} (`colorjax.video`).
+
+  Raises:
+    ValueError: `what` is not such a mapping.
+  """
+  if not isinstance(items, dict):
+    raise ValueError(f'{what} must map frame numbers to lists of hints, e.g. '
+                     '{"0": [{"x": 120, "y": 80, "rgb": [200, 30, 30]}]}.')
+  frames = {}
+  for frame, points in items.items():
+    if not str(frame).isdigit():
+      raise ValueError(f'{what}: {frame!r} is not a frame number (0, 1, 2, ...).')
+    frames[int(frame)] = parse(points, f'{what}, frame {frame}')
+  return frames
 
 
 def parse(items, what: str = 'The hints') -> list:
