@@ -70,21 +70,45 @@ def _hash_fraction(seed: int, key: str) -> float:
   return int.from_bytes(digest[:8], 'little') / 2.0**64
 
 
+def folder_entries(folder: str) -> list[tuple[str, int]]:
+  """(path, repeats) for each folder of config.data.folder: 'A,B*3' is A once
+  and B three times (its training photos drawn three times as often; its
+  held-out photos count once).
+
+  Raises:
+    DataError: a repeat count that is not a positive integer.
+  """
+  entries = []
+  for item in [f for f in folder.split(',') if f]:
+    root, star, count = item.rpartition('*')
+    if not star:
+      entries.append((item, 1))
+    elif count.isdigit() and int(count) > 0 and root:
+      entries.append((root, int(count)))
+    else:
+      raise DataError(f'config.data.folder entry {item!r}: after "*" comes how many times '
+                      'its training photos count, a whole number of 1 or more (e.g. '
+                      '../shared/data/train_neutral*3).')
+  return entries
+
+
 def folder_split(folder: str, split: str, eval_fraction: float, seed: int):
-  """The files of one split of a folder, or of several given as 'A,B': a
-  path's split never changes.
+  """The files of one split of a folder, or of several given as 'A,B' (a
+  folder given as 'B*3' has its training files three times): a path's split
+  never changes.
 
   A file's split is a hash of its path relative to its own folder, so adding
   files or folders never moves a file to the other split.
   """
   chosen = []
-  for root in [f for f in folder.split(',') if f]:
+  for root, repeats in folder_entries(folder):
     paths = images.list_images(root)
     if not paths:
       raise DataError(f'The image folder {root!r} holds no images (looked '
                       f'for {", ".join(images.IMAGE_EXTENSIONS)}, recursively).')
-    chosen += [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
-                                    < eval_fraction) == (split == 'eval')]
+    kept = [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
+                                 < eval_fraction) == (split == 'eval')]
+    chosen += kept * (repeats if split == 'train' else 1)
   return chosen
 
 
@@ -181,7 +205,7 @@ def folder_of(config: dict | None, data: str | None):
     if data.startswith('tfds:'):
       return lambda name: data
     return lambda name: name.split(os.sep)[0] if os.sep in name else '.'
-  folders = [f for f in (config['data'].get('folder') or '').split(',') if f]
+  folders = [root for root, _ in folder_entries(config['data'].get('folder') or '')]
 
   def folder(name: str) -> str:
     inside = [f for f in folders

@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.eval_split = 'test'  # TFDS split to evaluate on.
   config.data.tfds_data_dir = ''  # TFDS data_dir; '' for ~/tensorflow_datasets.
   config.data.tfds_download = True  # Prepare a missing TFDS dataset (colorjax.prepare; writing needs TensorFlow).
-  config.data.folder = ''  # Folder of photos (recursive) for source='folder'; several as 'A,B'.
+  config.data.folder = ''  # Folder of photos (recursive) for source='folder'; several as 'A,B'; 'B*3' draws B's training photos 3x as often.
   config.data.eval_fraction = 0.05  # Share of a folder's files held out for eval.
   config.data.eval_folder = ''  # Folder(s) to evaluate on instead of the held-out share ('': held out); e.g. CIFAR-10's test/.
   config.data.split_seed = 0  # Seeds the folder's train/eval hash split.

@@ -181,6 +181,24 @@ def test_folder_split_is_stable_when_files_are_added(tmp_path):
   assert set(other_seed) != set(held_out_later)
 
 
+def test_a_repeated_folder_counts_its_training_photos_k_times_and_held_out_once(tmp_path):
+  a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+  write_photo_folder(a, 20, seed=0)
+  write_photo_folder(b, 20, seed=1)
+  once = _data_config(folder=f'{a},{b}')
+  thrice = _data_config(folder=f'{a},{b}*3')
+  train_once = sources.open_source(once, 'train').paths
+  train_thrice = sources.open_source(thrice, 'train').paths
+  from_b = [p for p in train_once if p.startswith(b)]
+  assert sorted(train_thrice) == sorted(train_once + 2 * from_b)
+  assert sources.open_source(thrice, 'eval').paths == sources.open_source(once, 'eval').paths
+  folder = sources.folder_of({'data': {'folder': f'{a},{b}*3'}}, None)
+  assert folder(os.path.join(b, 'x.png')) == b and folder(os.path.join(a, 'x.png')) == a
+  for bad in (f'{b}*0', f'{b}*two', '*3'):
+    with pytest.raises(DataError, match='a whole number of 1 or more'):
+      sources.open_source(_data_config(folder=f'{a},{bad}'), 'train')
+
+
 def test_an_eval_folder_is_evaluated_whole_and_train_keeps_all_of_its_folder(tmp_path):
   """CIFAR-10's layout: train/ for training, nothing held out; test/ for eval."""
   train_folder, test_folder = str(tmp_path / 'train'), str(tmp_path / 'test')

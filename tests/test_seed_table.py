@@ -67,3 +67,27 @@ def test_curve_rows_carry_the_training_budget_without_a_gray_row(tiny_run, tmp_p
   assert rows[0]['train_images'] == int(step) * config['global_batch_size']
   assert rows[0]['train_hours'] == pytest.approx(2.0 * int(step) / config['num_train_steps'],
                                                  abs=1e-3)
+
+
+def test_encoder_ablation_rows_give_gains_over_gray_per_folder(tiny_run, tmp_path):
+  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+  import encoder_ablations  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'arm'
+  shutil.copytree(tiny_run, run)
+  (run / 'train_seconds').write_text('360')  # As launch/encoder_ablations.sh writes it.
+  config = checkpoint.load_config(str(run))
+  step = int(checkpoint.load(str(run))[0]['step'])
+  model = {'psnr': 25.0, 'colorfulness': 12.0, 'colorfulness_gt': 30.0}
+  gray = {'psnr': 24.0, 'colorfulness': 0.0, 'colorfulness_gt': 30.0}
+  by_folder = {'../shared/data/train': {'images': 3, 'psnr': 23.5, 'gray_psnr': 23.0},
+               '../shared/data/train_neutral/': {'images': 1, 'psnr': 30.0, 'gray_psnr': 32.0}}
+  evaluate.write_outputs(str(run / 'eval_held_out'), {'model': model, 'gray': gray},
+                         [{'image': 'a'}], None, {'step': step, 'images': 4,
+                                                  'below_gray': 0.25, 'by_folder': by_folder})
+  row = encoder_ablations.arm_row('recipe', str(run))
+  assert row['gain_db'] == pytest.approx(1.0)
+  assert row['gain_train'] == pytest.approx(0.5)
+  assert row['gain_train_neutral'] == pytest.approx(-2.0)
+  assert row['cf_share'] == pytest.approx(0.4) and row['below_gray'] == 0.25
+  assert row['crops'] == step * config['global_batch_size']
+  assert row['train_minutes'] == pytest.approx(6.0)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The pretrained encoder's training choices, each measured: short runs of
+# configs/photos_encoder.py:unet (the MSE head, so no decoding choice enters
+# the comparison) that differ in one setting from the recipe, every one
+# scored on the same held-out photos (the runs share the split: the same
+# folders and seed), then the table (benchmarks/encoder_ablations.py).
+#
+#   launch/encoder_ablations.sh                      # every arm, 600 steps each
+#   STEPS=300 ARMS="recipe frozen_norm" launch/encoder_ablations.sh
+#
+# Arms (ARMS picks some; default all):
+#   recipe        the recipe: encoder at 0.3x the learning rate, BatchNorm re-estimated
+#   recipe_seed1  the same with another seed (the noise between two runs)
+#   lr_scale_1    the encoder at the full learning rate
+#   lr_scale_0.1  the encoder at 0.1x
+#   frozen        the encoder fixed for the first third of the steps, then 0.3x
+#   frozen_norm   the encoder's ImageNet BatchNorm statistics kept
+#   random        no ImageNet weights (what the pretraining is worth)
+#   res128        128x128 crops, 8 per batch, as many pixels as the others (x1.125 steps)
+# RUNS (default runs/encoder_ablations) holds one run per arm; the table goes
+# to benchmarks/results/encoder_ablations.json. Extra FLAGS go to every run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python}"
+runs="${RUNS:-runs/encoder_ablations}"
+steps="${STEPS:-600}"
+declare -A arm_flags=(
+  [recipe]=""
+  [recipe_seed1]="--config.seed=1"
+  [lr_scale_1]="--config.opt.encoder_lr_scale=1.0"
+  [lr_scale_0.1]="--config.opt.encoder_lr_scale=0.1"
+  [frozen]="--config.opt.encoder_frozen_steps=$((steps / 3))"
+  [frozen_norm]="--config.model.frozen_encoder_norm=True"
+  [random]="--config.model.encoder_weights="
+  [res128]="--config.data.image_size=128 --config.global_batch_size=8 --config.eval.batch_size=8 --config.num_train_steps=$((steps * 9 / 8))"
+)
+arms="${ARMS:-recipe recipe_seed1 lr_scale_1 lr_scale_0.1 frozen frozen_norm random res128}"
+table=()
+for arm in $arms; do
+  [[ -v "arm_flags[$arm]" ]] || { echo "launch/encoder_ablations.sh: no arm '$arm'; choose from ${!arm_flags[*]}." >&2; exit 2; }
+  run="$runs/$arm"
+  if [[ ! -f "$run/eval_held_out/metrics.json" ]]; then
+    start=$(date +%s)
+    # shellcheck disable=SC2086  # The arm's flags are words.
+    "$python" -m colorjax.main --config=configs/photos_encoder.py:unet --workdir="$run" \
+      --config.num_train_steps="$steps" --config.opt.warmup_steps="$((steps / 12))" \
+      --config.eval_every_steps=-1 --config.checkpoint_every_steps="$steps" \
+      --config.keep_checkpoints=1 ${arm_flags[$arm]} "$@"
+    echo "$(( $(date +%s) - start ))" > "$run/train_seconds"
+    "$python" -m colorjax.evaluate --checkpoint="$run" --held_out="$run" --resolution=128 \
+      --grid_images=0 --out="$run/eval_held_out"
+  fi
+  table+=("$arm:$run")
+done
+"$python" benchmarks/encoder_ablations.py --runs="$(IFS=,; echo "${table[*]}")"
