@@ -9,7 +9,7 @@ of concurrent clients, lets each client post the same photo (--width x
 --height; --format, --pattern) back to back for --seconds (at most --max_requests each).
 After a 503 a client waits as its Retry-After says (--noretry_after: not at
 all, the harshest load). Reports the answered requests' throughput and p50 / p95 / p99 latency, the
-slowest 503, the count of each status (and of connection errors), and the
+p99 and slowest 503, the count of each status (and of connection errors), and the
 server's peak RSS during that level. Bounded in count and time; only
 127.0.0.1 is contacted. Writes JSON with the machine, versions and date.
 """
@@ -104,7 +104,7 @@ def _level(url, body, content_type, clients: int, pid: int) -> dict:
   return {'clients': clients, 'seconds': round(seconds, 1),
           'answered/s': len(answered) / seconds,
           'p50 s': pct(answered, 50), 'p95 s': pct(answered, 95), 'p99 s': pct(answered, 99),
-          'slowest 503 s': max(refused) if refused else None,
+          'p99 503 s': pct(refused, 99), 'slowest 503 s': max(refused) if refused else None,
           'statuses': dict(sorted(collections.Counter(str(s) for s, _ in results).items())),
           'peak RSS GiB': round(peak[0], 2)}
 

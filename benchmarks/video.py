@@ -181,6 +181,24 @@ def scores(outputs, truth, kind: str, step=None) -> dict:
   return row
 
 
+def cut_row(segment: int = 15) -> dict:
+  """The cut detector on shots of the two tuning clips spliced together
+  (segment frames each, alternating): the cuts it finds against the splices."""
+  shots = [clip_frames(name, 4 * segment) for name in TUNING]
+  frames, truth = [], []
+  for i in range(4):
+    if i:
+      truth.append(len(frames))
+    frames += shots[i % 2][i // 2 * segment:(i // 2 + 1) * segment]
+  stabilizer = temporal.Stabilizer()
+  for rgb in frames:
+    small = images.scale_to_shorter(rgb, 128)
+    l = np.asarray(color.normalize(color.rgb_to_lab(small / 255.0))[0])
+    stabilizer(l, np.zeros(l.shape[:2] + (2,), np.float32))
+  return {'measure': 'cuts', 'clip': 'tennis and juggle spliced', 'frames': len(frames),
+          'true_cuts': truth, 'found_cuts': stabilizer.cuts}
+
+
 def clip_frames(name: str, count: int):
   return video.read_frames(os.path.join(CLIPS, name), count)
 
@@ -231,6 +249,8 @@ def main(argv):
 
   if _TUNE.value:
     import skimage.data  # pylint: disable=g-import-not-at-top
+    rows.append(cut_row())
+    print(rows[-1], flush=True)
     for carry in [float(c) for c in _CARRIES.value]:
       settings = temporal.Settings(carry=carry)
       add('chelsea pan', 'pan', pan_frames(skimage.data.chelsea(), 24), (1, 2), settings,

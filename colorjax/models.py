@@ -210,7 +210,8 @@ class EncoderUNet(nn.Module):
   With colour hints (input channels l, hint ab, mask), the hints enter the
   full-resolution path and, through a side branch initialised at zero, the
   encoder's stem (added before its BatchNorm): at the start of training the
-  pretrained encoder sees exactly the gray photo. Inputs of any size work:
+  pretrained encoder sees exactly the gray photo. With `hint_decoder` they
+  also enter every decoder level (`HintGuide`, zero at first). Inputs of any size work:
   padded (edge values) to a multiple of 32, cropped back. The ImageNet
   weights of the encoder are loaded by `with_pretrained_encoder`; its
   parameters are those of efficientnet.EfficientNetLite(num_classes=0) under
@@ -220,6 +221,7 @@ class EncoderUNet(nn.Module):
   decoder_widths: Sequence[int] = (128, 64, 48, 32, 16)  # Strides 16, 8, 4, 2, 1.
   norm: str = 'batch'  # Decoder normalisation, one of NORMS.
   frozen_encoder_norm: bool = False  # Keep the encoder's ImageNet BatchNorm statistics.
+  hint_decoder: bool = False  # Hints also into every decoder level (`HintGuide`).
   dtype: Dtype = jnp.float32
   axis_name: str | None = None
   num_logits: int = 0
@@ -247,12 +249,43 @@ class EncoderUNet(nn.Module):
     full = block(self.decoder_widths[-1], 1, 'full_res')(x.astype(self.dtype), train=train)
     skips = features[:-1][::-1] + [full]  # Strides 16, 8, 4, 2, 1.
     y = features[-1]
+    guide = None
+    if self.hint_decoder and x.shape[-1] > 1:
+      guide = HintGuide((y.shape[-1],) + tuple(self.decoder_widths), dtype=self.dtype,
+                        name='hint_decoder')
+      y = y + guide(x[..., 1:], 0)
     for i, (w, skip) in enumerate(zip(self.decoder_widths, skips)):
       y = Upsample(w, dtype=self.dtype, name=f'upsample{i}')(y)
+      if guide is not None:
+        y = y + guide(x[..., 1:], i + 1)
       y = jnp.concatenate([skip.astype(self.dtype), y], axis=-1)
       y = block(w, 2 if i < 3 else 1, f'up{i}')(y, train=train)
     y = Conv(self.num_logits or 2, (1, 1), dtype=self.dtype, name='head')(y)
     return _output(y[:, :height, :width], self.num_logits)
+
+
+class HintGuide(nn.Module):
+  """Colour hints (ab, mask) for each level of `EncoderUNet`'s decoder: the
+  hints pooled to the level's stride (32 at the bottleneck, then 16, 8, 4,
+  2, 1: the mean hint colour where there is one, and the share of the cell
+  hinted) through a 1x1 convolution initialised at zero, added to the
+  level's features. The decoder can then spread a hint's colour at every
+  scale without the pretrained encoder having to learn to carry it; at the
+  start of training nothing changes."""
+  widths: Sequence[int]  # Features at strides 32, 16, 8, 4, 2, 1.
+  dtype: Dtype = jnp.float32
+
+  def setup(self):
+    self.levels = [Conv(w, (1, 1), kernel_init=nn.initializers.zeros_init(), dtype=self.dtype,
+                        name=f'level{i}') for i, w in enumerate(self.widths)]
+
+  def __call__(self, hint, level: int):
+    stride = 32 >> level
+    b, h, w, _ = hint.shape
+    cells = hint.reshape(b, h // stride, stride, w // stride, stride, -1).mean((2, 4))
+    ab, share = cells[..., :2], cells[..., 2:3]
+    ab = ab / jnp.maximum(share, 1e-6)  # The mean colour of the hinted pixels.
+    return self.levels[level](jnp.concatenate([ab, share], -1).astype(self.dtype))
 
 
 def with_pretrained_encoder(model_config, variables):
@@ -288,6 +321,7 @@ def _encoder_unet(model_config, dtype, axis_name, num_logits):
                      decoder_widths=tuple(model_config['decoder_widths']),
                      norm=model_config['norm'],
                      frozen_encoder_norm=model_config['frozen_encoder_norm'],
+                     hint_decoder=model_config.get('hint_decoder', False),
                      dtype=dtype, axis_name=axis_name, num_logits=num_logits)
 
 

