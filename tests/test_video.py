@@ -41,23 +41,24 @@ def tiny(tiny_run):
   return colorize.Colorizer(model, variables, resolution=32)
 
 
-def _with_audio(path: str, frames, fps=25, seconds=None):
-  """An MP4 of frames with an AAC sine track of the same length."""
-  container = av.open(path, 'w')
+def _mp4(path: str, frames, fps=25, audio: bool = True, options=None):
+  """An MP4 of frames (H.264), with an AAC sine track of the same length."""
+  container = av.open(path, 'w', options=options or {})
   stream = container.add_stream('libx264', rate=fps)
   stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], 'yuv420p'
-  audio = container.add_stream('aac', rate=16000)
-  audio.layout = 'mono'
-  samples = int(16000 * (seconds or len(frames) / fps))
-  tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 16000)).astype(np.float32)
-  for start in range(0, samples, 1024):
-    frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format='fltp',
-                                       layout='mono')
-    frame.sample_rate, frame.pts = 16000, start
-    for packet in audio.encode(frame):
+  if audio:
+    track = container.add_stream('aac', rate=16000)
+    track.layout = 'mono'
+    samples = int(16000 * len(frames) / fps)
+    tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 16000)).astype(np.float32)
+    for start in range(0, samples, 1024):
+      frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format='fltp',
+                                         layout='mono')
+      frame.sample_rate, frame.pts = 16000, start
+      for packet in track.encode(frame):
+        container.mux(packet)
+    for packet in track.encode():
       container.mux(packet)
-  for packet in audio.encode():
-    container.mux(packet)
   for index, rgb in enumerate(frames):
     frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
     frame.pts = index
@@ -83,7 +84,7 @@ def _describe(path):
 
 def test_a_clip_keeps_its_frames_size_rate_and_audio(tiny, tmp_path):
   source = str(tmp_path / 'clip.mp4')
-  _with_audio(source, pan(20, size=(72, 98)), fps=fractions.Fraction(30000, 1001))
+  _mp4(source, pan(20, size=(72, 98)), fps=fractions.Fraction(30000, 1001))
   for name in ('out.mp4', 'out.mkv'):
     assert video.colorize_video(tiny, source, str(tmp_path / name)) == 20
     before, after = _describe(source), _describe(str(tmp_path / name))
@@ -215,17 +216,8 @@ def test_a_hint_on_frame_0_holds_its_colour_as_the_camera_pans():
 def test_bad_clips_get_one_sentence_and_leave_nothing(tiny, tmp_path):
   (tmp_path / 'garbage.mp4').write_bytes(b'not a video at all' * 100)
   frames = pan(30, size=(64, 96))
-  container = av.open(str(tmp_path / 'whole.mp4'), 'w', options={'movflags': 'faststart'})
-  stream = container.add_stream('libx264', rate=25)
-  stream.width, stream.height, stream.pix_fmt = 96, 64, 'yuv420p'
-  for index, rgb in enumerate(frames):
-    frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
-    frame.pts = index
-    for packet in stream.encode(frame):
-      container.mux(packet)
-  for packet in stream.encode():
-    container.mux(packet)
-  container.close()
+  # The index first (faststart), so that a cut file still opens.
+  _mp4(str(tmp_path / 'whole.mp4'), frames, audio=False, options={'movflags': 'faststart'})
   data = (tmp_path / 'whole.mp4').read_bytes()
   (tmp_path / 'cut.mp4').write_bytes(data[:len(data) * 2 // 3])
   (tmp_path / 'empty').mkdir()
