@@ -193,13 +193,14 @@ class Colorizer:
     """The size the network sees for a photo of height x width (`working_size`)."""
     return working_size(height, width, self.resolution if resolution is None else resolution)
 
-  def predict_working(self, l: np.ndarray, resolution, hints=None):
+  def predict_working(self, l: np.ndarray, resolution, hints=None, small=None):
     """(l, ab) at the working size (`working_size`): the network's input
     lightness and its prediction, before ab is upsampled to l's size; as
-    `predict_ab` otherwise."""
+    `predict_ab` otherwise (`small`: l already resized to the working size)."""
     height, width = l.shape[1:3]
     small_h, small_w = working_size(height, width, resolution)
-    small = images.resize(l, small_h, small_w)
+    if small is None or small.shape[1:3] != (small_h, small_w):
+      small = images.resize(l, small_h, small_w)
     if hints is not None and not self.hinted:
       raise ValueError('This model was not trained with colour hints '
                        '(config.hints.enabled); colorize without them.')

@@ -294,16 +294,18 @@ def colorize_frames(colorizer, frames, resolution, *, stabilize: bool = True,
     rgb, _ = images.as_rgb_batch(frame)
     l = colorizer.lightness(rgb)
     height, width = l.shape[1:3]
+    small = None
     if stabilizer is not None:
       small_h, small_w = colorizer.working_size(height, width, resolution)
-      stabilizer.observe(images.resize(l, small_h, small_w)[0])
+      small = images.resize(l, small_h, small_w)
+      stabilizer.observe(small[0])
       if hints:
         carried = stabilizer.track(carried, width / small_w, height / small_h)
         carried += [tuple(p) for p in hints.get(index, [])]
     given = None
     if carried:
       given = tuple(x[None] for x in hints_lib.from_points(l[0], carried, hint_size))
-    _, ab = colorizer.predict_working(l, resolution, given)
+    _, ab = colorizer.predict_working(l, resolution, given, small=small)
     if stabilizer is not None:
       ab = stabilizer.stabilize(ab[0])[None]
     yield colorizer.compose(l, images.resize(ab, height, width))[0]
