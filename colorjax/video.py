@@ -33,6 +33,7 @@ import os
 import shutil
 from typing import Iterator
 
+from absl import logging
 import numpy as np
 import tqdm
 
@@ -46,6 +47,10 @@ VIDEO_OUTPUTS = ('same', 'frames', 'mp4', 'mov', 'mkv', 'webm', 'avi')
 _FORMATS = {'.mp4': 'mp4', '.m4v': 'mp4', '.mov': 'mov', '.mkv': 'matroska',
             '.webm': 'webm', '.avi': 'avi'}
 DEFAULT_FPS = 25
+# Audio codecs each container takes as they are (None: any).
+_AUDIO = {'webm': {'opus', 'vorbis'}, 'matroska': None,
+          'mp4': {'aac', 'mp3', 'alac', 'opus', 'ac3', 'eac3', 'flac'},
+          'mov': {'aac', 'mp3', 'alac', 'ac3', 'eac3'}, 'avi': {'mp3', 'aac', 'ac3', 'mp2'}}
 
 
 def is_video(path: str) -> bool:
@@ -192,12 +197,15 @@ class VideoWriter:
           'crf': '17', 'preset': 'veryfast'})
     self.stream.width, self.stream.height = width, height
     self.stream.pix_fmt = 'yuv420p' if even else 'yuv444p'  # 4:2:0 needs even sizes.
-    self.audio_in, self.audio_out = audio, None
+    self.audio_out = None
     if audio is not None:
-      try:
+      codec = audio.codec_context.name
+      allowed = _AUDIO.get(_FORMATS[ext.lower()])
+      if allowed is None or codec in allowed or codec.startswith('pcm_') and ext.lower() != '.webm':
         self.audio_out = self.container.add_stream_from_template(audio)
-      except (ValueError, av.error.FFmpegError):
-        self.audio_out = None  # This container cannot hold that audio codec.
+      else:
+        logging.warning('%s: its %s sound cannot go into %s; written without sound.',
+                        os.path.basename(path), codec, ext)
     self.frames = 0
     self._av = av
 

@@ -90,6 +90,9 @@ def test_a_clip_keeps_its_frames_size_rate_and_audio(tiny, tmp_path):
     before, after = _describe(source), _describe(str(tmp_path / name))
     assert after == before, name
     assert before['audio_packets'] > 10 and before['fps'] == fractions.Fraction(30000, 1001)
+  # WebM takes no AAC: the clip comes out whole, without its sound.
+  assert video.colorize_video(tiny, source, str(tmp_path / 'out.webm')) == 20
+  assert _describe(str(tmp_path / 'out.webm'))['audio_packets'] == 0
   assert not [n for n in os.listdir(tmp_path) if 'partial' in n]
 
 
