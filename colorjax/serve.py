@@ -44,6 +44,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import signal
 import threading
 import time
@@ -105,6 +106,7 @@ class Admission:
     self.running = self.waiting = 0
     self.draining = False
     self.seconds = 1.0  # Running mean of a colorization's time, for Retry-After.
+    self.reserved = {}  # Token -> time: places held from a request's headers (`reserve`).
 
   def retry_after(self) -> int:
     """Seconds until a place is likely free: the queue's work over the slots."""
@@ -112,6 +114,9 @@ class Admission:
 
   def _refusal(self) -> Busy | None:
     """Why a new request would be refused now (the caller holds the lock)."""
+    stale = time.monotonic() - 2 * self.timeout
+    for token in [t for t, since in self.reserved.items() if since < stale]:
+      self._release(token)  # Held by an upload that never reached the app.
     if self.draining:
       return Busy('The server is shutting down; send the photo again in a moment.',
                   self.retry_after())
@@ -120,16 +125,37 @@ class Admission:
                   'waiting); send the photo again later.', self.retry_after())
     return None
 
-  def refusal(self) -> Busy | None:
-    """The `Busy` a request arriving now would get, or None if it would be let in."""
-    with self.lock:
-      return self._refusal()
-
-  @contextlib.contextmanager
-  def slot(self):
-    """Holds a place in the queue, then a colorization slot, for the block."""
+  def reserve(self) -> tuple[str | None, Busy | None]:
+    """At a request's headers, before its body: (a token holding its place
+    in the queue until `slot(token)` takes it or `release(token)` frees it,
+    None), or (None, the `Busy` it gets now)."""
     with self.lock:
       refused = self._refusal()
+      if refused:
+        return None, refused
+      self.waiting += 1
+      token = secrets.token_hex(16)
+      self.reserved[token] = time.monotonic()
+      return token, None
+
+  def _release(self, token) -> bool:
+    if self.reserved.pop(token, None) is None:
+      return False
+    self.waiting -= 1
+    return True
+
+  def release(self, token: str) -> None:
+    """Frees a place `reserve` held (an upload that will not reach the app)."""
+    with self.lock:
+      self._release(token)
+
+  @contextlib.contextmanager
+  def slot(self, token: str | None = None):
+    """Holds a place in the queue (the one `reserve` gave `token`, if it is
+    still held), then a colorization slot, for the block."""
+    with self.lock:
+      held = token is not None and self._release(token)
+      refused = self._refusal() if not held or self.draining else None
       if refused:
         raise refused
       self.waiting += 1
@@ -226,7 +252,7 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
 
   @server.post('/colorize')
   def colorize_upload():
-    with admission.slot():
+    with admission.slot(flask.request.headers.get(ADMISSION_HEADER)):
       return _colorize(flask.request)
 
   def _colorize(request):
@@ -275,21 +301,37 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
 _RECV_BYTES = 256 * 1024
 
 
+# The header by which a request admitted at its headers reaches the app
+# (waitress's name for it in the request it parsed; a client cannot guess a
+# token, and a wrong one is only a request that was not admitted early).
+ADMISSION_HEADER = 'X-Colorjax-Admission'
+_ADMISSION_KEY = ADMISSION_HEADER.upper().replace('-', '_')
+
+
 def _refusing_channel(channel_class, admission: Admission):
-  """waitress's connection class, refusing a POST while `admission` is full
-  as soon as its headers are read, before its body.
+  """waitress's connection class, admitting or refusing a POST as soon as
+  its headers are read, before its body.
 
   waitress hands a request to the app only once its whole body has arrived,
   so under load a refusal would otherwise wait its turn behind every upload
-  in flight. Here the 503 (with Retry-After, and Connection: close) is queued
-  the moment the headers are parsed; the rest of the body is read and dropped
-  unbuffered, so the client can finish sending and read the answer (closing
-  with its bytes unread would reset the connection under it).
+  in flight, and a request let in while there was room would find the queue
+  taken by the time its upload was complete. Here the admission decides at
+  the headers: a place is held for the upload (`Admission.reserve`, freed if
+  the connection closes first), or the 503 (with Retry-After, and
+  Connection: close) is queued at once and the rest of the body is read and
+  dropped unbuffered, so the client can finish sending and read the answer
+  (closing with its bytes unread would reset the connection under it).
   """
 
   class RefusingChannel(channel_class):
-    """A waitress channel that refuses uploads from their headers."""
+    """A waitress channel that admits or refuses uploads from their headers."""
     discarding = 0  # Body bytes of a refused request still to read and drop.
+
+    def handle_close(self):
+      token = getattr(self.request, 'colorjax_token', None)
+      if token:  # An upload cut short: its place goes back.
+        admission.release(token)
+      super().handle_close()
 
     def received(self, data):
       if self.discarding:
@@ -303,10 +345,13 @@ def _refusing_channel(channel_class, admission: Admission):
       result = super().received(data)
       request = self.request
       if (request is None or not request.headers_finished or request.completed
-          or request.command != 'POST' or self.requests):
+          or request.command != 'POST' or self.requests
+          or hasattr(request, 'colorjax_token')):
         return result
-      refused = admission.refusal()
+      token, refused = admission.reserve()
+      request.colorjax_token = token
       if refused is None:
+        request.headers[_ADMISSION_KEY] = token
         return result
       body = json.dumps({'error': str(refused)}).encode()
       head = ('HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n'

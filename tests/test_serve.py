@@ -194,37 +194,62 @@ def test_a_request_that_waits_too_long_is_503_and_draining_refuses_new_ones():
     assert running.result().status_code == 200
 
 
+def _waitress(app):
+  """app in a waitress server with colorjax's connection class, on a free port."""
+  import waitress  # pylint: disable=g-import-not-at-top
+  server = waitress.create_server(app, host='127.0.0.1', port=0, threads=4)
+  server.channel_class = serve._refusing_channel(server.channel_class, app.admission)  # pylint: disable=protected-access
+  thread = threading.Thread(target=server.run, daemon=True)
+  thread.start()
+  server.stop = lambda: _stop(server, thread)
+  return server, server.socket.getsockname()[1]
+
+
+def _stop(server, thread):
+  """Closes every connection from the server's own loop (closing them from
+  here, inside its select, would fail there), which ends `server.run`."""
+  from waitress import wasyncore  # pylint: disable=g-import-not-at-top
+  server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))  # pylint: disable=protected-access
+  thread.join(30)
+  server.task_dispatcher.shutdown(timeout=5)
+
+
+def _start_upload(port: int, body: bytes, sent: int):
+  """A raw connection that has sent a POST's headers and `sent` bytes of its body."""
+  import socket  # pylint: disable=g-import-not-at-top
+  sock = socket.create_connection(('127.0.0.1', port), timeout=60)
+  sock.sendall(f'POST /colorize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; '
+               f'boundary={_BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n'.encode()
+               + body[:sent])
+  return sock
+
+
+def _post_to(port: int, body: bytes) -> int:
+  request = urllib.request.Request(
+      f'http://127.0.0.1:{port}/colorize', data=body,
+      headers={'Content-Type': f'multipart/form-data; boundary={_BOUNDARY}'})
+  try:
+    return urllib.request.urlopen(request, timeout=60).status
+  except urllib.error.HTTPError as e:
+    return e.code
+
+
+def _load(port: int) -> dict:
+  return json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz'))['load']
+
+
 def test_waitress_refuses_an_upload_from_its_headers_before_its_body():
   """While the admission is full, a POST gets its 503 as soon as its headers
   are in; the rest of the body is then read, dropped, and the connection closed."""
-  import socket  # pylint: disable=g-import-not-at-top
-  import waitress  # pylint: disable=g-import-not-at-top
   model, client = _held_app(max_concurrent=1, queue=0)
-  app = client.application
-  server = waitress.create_server(app, host='127.0.0.1', port=0, threads=4)
-  server.channel_class = serve._refusing_channel(server.channel_class, app.admission)  # pylint: disable=protected-access
-  threading.Thread(target=server.run, daemon=True).start()
-  port = server.socket.getsockname()[1]
+  server, port = _waitress(client.application)
   photo = _png(photo_crops(1, 24, 24)[0])
-
-  def post(body: bytes):
-    request = urllib.request.Request(
-        f'http://127.0.0.1:{port}/colorize', data=body,
-        headers={'Content-Type': f'multipart/form-data; boundary={_BOUNDARY}'})
-    try:
-      return urllib.request.urlopen(request, timeout=60).status
-    except urllib.error.HTTPError as e:
-      return e.code
-
   try:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-      running = pool.submit(post, _multipart(photo))
+      running = pool.submit(_post_to, port, _multipart(photo))
       assert model.started.acquire(timeout=60)  # The one slot is taken.
       body = _multipart(photo) + b'x' * 3_000_000  # Declared whole, sent in part.
-      with socket.create_connection(('127.0.0.1', port), timeout=60) as sock:
-        sock.sendall(f'POST /colorize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; '
-                     f'boundary={_BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n'.encode()
-                     + body[:1000])
+      with _start_upload(port, body, 1000) as sock:
         answer = sock.recv(65536).decode()  # Before the other 2.9 MB are sent.
         assert answer.startswith('HTTP/1.1 503'), answer
         assert 'Retry-After: ' in answer and 'busy (1 colorizing, 0 waiting)' in answer
@@ -232,9 +257,37 @@ def test_waitress_refuses_an_upload_from_its_headers_before_its_body():
         assert sock.recv(65536) == b''
       model.release.set()
       assert running.result() == 200
-    assert post(_multipart(photo)) == 200  # Nothing was left behind.
+    assert _post_to(port, _multipart(photo)) == 200  # Nothing was left behind.
   finally:
-    server.close()
+    server.stop()
+
+
+def test_an_upload_admitted_at_its_headers_holds_its_place_until_it_arrives_or_leaves():
+  model, client = _held_app(max_concurrent=1, queue=1)
+  server, port = _waitress(client.application)
+  photo = _png(photo_crops(1, 24, 24)[0])
+  body = _multipart(photo)
+  try:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+      running = pool.submit(_post_to, port, body)
+      assert model.started.acquire(timeout=60)
+      slow = _start_upload(port, body, 100)  # Let in at its headers, still uploading...
+      while _load(port)['waiting'] < 1:
+        pass
+      with _start_upload(port, body, 100) as late:  # ...so the next one finds no place.
+        assert late.recv(65536).decode().startswith('HTTP/1.1 503')
+      slow.close()  # Gone before its upload was complete: its place goes back.
+      while _load(port)['waiting'] > 0:
+        pass
+      with _start_upload(port, body, 100) as again:  # Let in, and answered once it is all sent.
+        again.sendall(body[100:])
+        model.release.set()
+        assert again.recv(65536).startswith(b'HTTP/1.1 200')
+      assert running.result() == 200
+    assert _load(port) == {'running': 0, 'waiting': 0, 'max_concurrent': 1, 'queue': 1,
+                           'draining': False}
+  finally:
+    server.stop()
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_exits(tiny_run):
