@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 import urllib.request
 
 import numpy as np
@@ -234,6 +235,13 @@ def _post_to(port: int, body: bytes) -> int:
     return e.code
 
 
+def _until(condition, seconds: float = 30):
+  deadline = time.time() + seconds
+  while not condition():
+    assert time.time() < deadline, 'not within 30 s'
+    time.sleep(0.01)
+
+
 def _load(port: int) -> dict:
   return json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz'))['load']
 
@@ -272,13 +280,11 @@ def test_an_upload_admitted_at_its_headers_holds_its_place_until_it_arrives_or_l
       running = pool.submit(_post_to, port, body)
       assert model.started.acquire(timeout=60)
       slow = _start_upload(port, body, 100)  # Let in at its headers, still uploading...
-      while _load(port)['waiting'] < 1:
-        pass
+      _until(lambda: _load(port)['waiting'] == 1)
       with _start_upload(port, body, 100) as late:  # ...so the next one finds no place.
         assert late.recv(65536).decode().startswith('HTTP/1.1 503')
       slow.close()  # Gone before its upload was complete: its place goes back.
-      while _load(port)['waiting'] > 0:
-        pass
+      _until(lambda: _load(port)['waiting'] == 0)
       with _start_upload(port, body, 100) as again:  # Let in, and answered once it is all sent.
         again.sendall(body[100:])
         model.release.set()
