@@ -55,11 +55,6 @@ class Settings:
   cut_trusted: float = 0.2  # A frame with fewer trusted pixels than this is a cut.
 
 
-def _flow_engine():
-  flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-  return flow
-
-
 def to_gray8(l: np.ndarray) -> np.ndarray:
   """uint8 gray [h, w] of normalised lightness [h, w] or [h, w, 1] (-1..1)."""
   l = np.asarray(l, np.float32).reshape(l.shape[:2])
@@ -83,7 +78,7 @@ class Stabilizer:
 
   def __init__(self, settings: Settings = Settings()):
     self.settings = settings
-    self._flow = _flow_engine()
+    self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     self.reset()
 
   def reset(self) -> None:
