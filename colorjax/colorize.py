@@ -20,7 +20,9 @@ As a command, for files, folders (recursive, structure kept) and globs:
 
 Outputs are PNG (alpha kept) or JPEG, named like the inputs; existing outputs
 are skipped unless --overwrite. Unreadable files are reported and skipped; the
-exit status is 1 if any failed.
+exit status is 1 if any failed. Video files, and folders named with
+--frames, are colorized as clips, their colour carried from frame to frame
+(`colorjax.video`).
 """
 
 import functools
