@@ -1,8 +1,8 @@
 """The pretrained encoder's training choices side by side, on held-out photos.
 
-  python benchmarks/encoder_ablations.py --runs=recipe:runs/encoder_ablations/recipe,...
+  python benchmarks/encoder_ablations.py --arms=recipe:runs/encoder_ablations/recipe,...
 
-Each --runs entry is ARM:RUN, RUN a training run of
+Each --arms entry is ARM:RUN, RUN a training run of
 `launch/encoder_ablations.sh` (which makes them and calls this): its
 `eval_held_out/metrics.json` (`colorjax.evaluate --held_out=RUN
 --resolution=128`), its config and its `train_seconds`. A row gives the PSNR
@@ -23,8 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-_RUNS = flags.DEFINE_list('runs', [], 'ARM:RUN pairs.')
-_OUT = flags.DEFINE_string('out', 'benchmarks/results/encoder_ablations.json', 'JSON output.')
 
 
 def arm_row(arm: str, run: str) -> dict:
@@ -50,20 +48,23 @@ def arm_row(arm: str, run: str) -> dict:
   return row
 
 
-def main(argv):
+def main(argv, arms, out):
   del argv
   rows = []
-  for entry in _RUNS.value:
+  for entry in arms.value:
     arm, _, run = entry.partition(':')
     if not run:
-      raise app.UsageError(f'--runs takes ARM:RUN pairs, not {entry!r}.')
+      raise app.UsageError(f'--arms takes ARM:RUN pairs, not {entry!r}.')
     rows.append(arm_row(arm, run))
   if not rows:
-    raise app.UsageError('Name the runs with --runs=ARM:RUN,...')
+    raise app.UsageError('Name the runs with --arms=ARM:RUN,...')
   columns = list(dict.fromkeys(k for row in rows for k in row))
-  common.write(_OUT.value, common.environment(), rows)
+  common.write(out.value, common.environment(), rows)
   print(common.markdown(rows, columns))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  # Defined here, so that importing arm_row defines no flags beside another benchmark's.
+  _arms = flags.DEFINE_list('arms', [], 'ARM:RUN pairs.')
+  _out = flags.DEFINE_string('out', 'benchmarks/results/encoder_ablations.json', 'JSON output.')
+  app.run(lambda argv: main(argv, _arms, _out))

@@ -52,4 +52,4 @@ for arm in $arms; do
   fi
   table+=("$arm:$run")
 done
-"$python" benchmarks/encoder_ablations.py --runs="$(IFS=,; echo "${table[*]}")"
+"$python" benchmarks/encoder_ablations.py --arms="$(IFS=,; echo "${table[*]}")"
