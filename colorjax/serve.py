@@ -46,6 +46,7 @@ import math
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 import types
@@ -299,6 +300,10 @@ def create_app(colorizer: colorize.Colorizer, info: dict, *,
 # waitress reads 8 KiB a call by default: a 2.4 MB upload is 300 turns of its
 # single I/O thread, which every other connection waits behind.
 _RECV_BYTES = 256 * 1024
+# A refused upload's body is read to its end at once (up to this much a call):
+# each turn it waited for would delay the 503 its client reads after sending.
+_DISCARD_BYTES = 1024 * 1024
+_SWITCH_SECONDS = 0.001
 
 
 # The header by which a request admitted at its headers reaches the app
@@ -332,6 +337,22 @@ def _refusing_channel(channel_class, admission: Admission):
       if token:  # An upload cut short: its place goes back.
         admission.release(token)
       super().handle_close()
+
+    def handle_read(self):
+      if not self.discarding:
+        return super().handle_read()
+      try:  # A refused body: read it to its end, or until the socket has no more.
+        while self.discarding:
+          data = self.recv(min(self.discarding, _DISCARD_BYTES))
+          if not data:
+            break
+          self.last_activity = time.time()
+          self.received(data)
+      except BlockingIOError:
+        pass
+      except OSError:
+        self.handle_close()
+      return None
 
     def received(self, data):
       if self.discarding:
@@ -393,6 +414,11 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
                                   connection_limit=max(100, 2 * threads), ident='colorjax',
                                   recv_bytes=_RECV_BYTES)
   server.channel_class = _refusing_channel(server.channel_class, admission)
+  # waitress's one I/O thread shares the GIL with the workers (decoding,
+  # encoding); Python's default 5 ms turns would make each of its wake-ups
+  # wait behind them, and a refusal with it.
+  switch = sys.getswitchinterval()
+  sys.setswitchinterval(_SWITCH_SECONDS)
 
   def sending() -> bool:  # A response still being written to its client.
     return any(getattr(c, 'requests', None) or getattr(c, 'total_outbufs_len', 0)
@@ -423,6 +449,7 @@ def serve_forever(app: flask.Flask, host: str, port: int, *, threads: int | None
     server.run()  # Returns once `finish` has closed everything, or on Ctrl-C.
   finally:
     signal.signal(signal.SIGTERM, previous)
+    sys.setswitchinterval(switch)
     server.task_dispatcher.shutdown(timeout=5)
   logging.info('Stopped.')
 
