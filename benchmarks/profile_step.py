@@ -66,9 +66,10 @@ def _unnamed(op: str, shape: str) -> str:
 
 def _layer(op_name: str) -> str:
   """'jit(f)/.../transpose(jvp(UNet))/down0/conv1/conv_general_dilated' -> 'down0/conv1'."""
-  parts = [p for p in op_name.split('/') if p]
+  parts = [p for p in op_name.split('/') if p][:-1]  # The last is the primitive.
   modules = [p for p in parts
-             if re.fullmatch(r'(down|up|upsample|norm|conv|bottleneck|head)\w*', p)]
+             if re.fullmatch(r'(down|up|upsample|norm|conv|bottleneck|head|encoder|block|stem|'
+                             r'expand|depthwise|project|full_res|hint|level)\w*', p)]
   if modules:
     return '/'.join(modules)
   if any('rgb_to_lab' in p or 'normalize' in p for p in parts):
@@ -76,6 +77,12 @@ def _layer(op_name: str) -> str:
   if any(p.startswith(('adam', 'scale_by', 'apply_updates')) for p in parts):
     return '(Adam)'
   return '(other)'
+
+
+def _role(layer: str) -> str:
+  """A layer with its encoder block left out ('encoder/block7/depthwise_conv' ->
+  'encoder/depthwise_conv'): what the same kind of layer costs over all blocks."""
+  return re.sub(r'/block\d+', '', layer)
 
 
 def _kind(op: str) -> str:
@@ -101,12 +108,13 @@ def profile_case(name: str, size: int, batch: int) -> dict:
     seconds = (time.perf_counter() - start) / _STEPS.value
     [path] = glob.glob(os.path.join(trace_dir, '**', '*.xplane.pb'), recursive=True)
     profile = jax.profiler.ProfileData.from_file(path)
-  by_layer, by_kind = collections.Counter(), collections.Counter()
+  by_layer, by_role, by_kind = collections.Counter(), collections.Counter(), collections.Counter()
   for plane in profile.planes:
     for line in plane.lines:
       for event in line.events:
         if event.name in layers:  # An HLO instruction the runtime executed.
           by_layer[layers[event.name]] += event.duration_ns
+          by_role[_role(layers[event.name])] += event.duration_ns
           by_kind[_kind(event.name)] += event.duration_ns
   total = sum(by_kind.values())
   as_rows = lambda counter, key: [
@@ -114,7 +122,8 @@ def profile_case(name: str, size: int, batch: int) -> dict:
       for k, v in counter.most_common()]
   return {'case': f'{name} {batch} x {size}²', 'ms/step (wall, profiled)': seconds * 1e3,
           'ms/step (sum of ops)': total / 1e6 / _STEPS.value,
-          'layers': as_rows(by_layer, 'layer'), 'kinds': as_rows(by_kind, 'op kind')}
+          'layers': as_rows(by_layer, 'layer'), 'roles': as_rows(by_role, 'role'),
+          'kinds': as_rows(by_kind, 'op kind')}
 
 
 def main(argv):
@@ -126,7 +135,7 @@ def main(argv):
     results.append(result)
     print(f'\n## {result["case"]}: {result["ms/step (wall, profiled)"]:.0f} ms/step wall, '
           f'{result["ms/step (sum of ops)"]:.0f} ms in XLA ops')
-    for table, key in (('kinds', 'op kind'), ('layers', 'layer')):
+    for table, key in (('kinds', 'op kind'), ('roles', 'role'), ('layers', 'layer')):
       print(common.markdown(result[table][:_TOP.value], [key, 'ms/step', 'share']))
     sys.stdout.flush()
   environment = common.environment()
