@@ -143,10 +143,15 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
   return np.asarray(image.convert('RGB'))
 
 
+def p90_chroma(rgb: np.ndarray) -> float:
+  """The 90th percentile of the pixels' RGB chroma (max - min, 0..255)."""
+  chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+  return float(np.percentile(chroma, 90))
+
+
 def is_near_gray(rgb: np.ndarray, threshold: float) -> bool:
   """True if 90% of pixels have RGB chroma (max - min, 0..255) below threshold."""
-  chroma = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
-  return float(np.percentile(chroma, 90)) < threshold
+  return p90_chroma(rgb) < threshold
 
 
 def list_images(folder: str) -> list[str]:
