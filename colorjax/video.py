@@ -59,7 +59,12 @@ def is_video(path: str) -> bool:
 
 def _av():
   import av  # pylint: disable=g-import-not-at-top  # Video only.
-  av.logging.set_level(av.logging.PANIC)  # Damaged data is reported in one sentence, below.
+  # FFmpeg's messages are dropped by PyAV's default C callback, without the
+  # GIL: any level set here would install its Python callback, which takes the
+  # GIL for every error a decoder's frame threads log, and closing a decoder
+  # mid-clip (which holds the GIL while it waits for those threads) could then
+  # hang for ever (PyAV issue #909). Damaged data is reported in one sentence, below.
+  av.logging.set_level(None)
   return av
 
 

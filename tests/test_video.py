@@ -217,6 +217,18 @@ def test_a_hint_on_frame_0_holds_its_colour_as_the_camera_pans():
   assert a(colorizer.colorize(frames[-1], 128)) > -5  # ...which the network alone paints not.
 
 
+def test_opening_a_clip_keeps_ffmpeg_logging_off_the_gil(tmp_path):
+  """PyAV's Python log callback takes the GIL for each message a decoder's
+  frame threads log; closing a decoder mid-clip, which holds the GIL while
+  it waits for them, then hung the suite once. PyAV's default drops the
+  messages in C, and opening a clip must leave it so."""
+  import av  # pylint: disable=g-import-not-at-top
+  video.write_frames(str(tmp_path / 'clip.mp4'), pan(3, size=(32, 48)))
+  av.logging.set_level(av.logging.ERROR)  # As another library might.
+  video.open_clip(str(tmp_path / 'clip.mp4')).close()
+  assert av.logging.get_level() is None
+
+
 def test_bad_clips_get_one_sentence_and_leave_nothing(tiny, tmp_path):
   (tmp_path / 'garbage.mp4').write_bytes(b'not a video at all' * 100)
   frames = pan(30, size=(64, 96))
