@@ -18,7 +18,9 @@ rule in `lowering.conv_lowering`.
 
 times instead the depthwise convolutions of EfficientNet-Lite0 at a
 --size x --size input (the encoder of models.EncoderUNet), XLA's grouped
-convolution against the shifted multiply-adds of `lowering.depthwise_lowering`.
+convolution against the shifted multiply-adds of `lowering.depthwise_lowering`,
+with its own gradient ('shifted', what colorjax runs) and with the gradient
+that automatic differentiation gives ('autodiff').
 """
 
 import contextlib
@@ -30,6 +32,7 @@ import time
 from absl import app
 from absl import flags
 import jax
+from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
@@ -100,6 +103,10 @@ def time_depthwise(kind: str, side: int, channels: int, kernel: int, stride: int
   conv = lambda x, w: lowering.conv_general_dilated(
       x, w, (stride, stride), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
       feature_group_count=channels)
+  if kind == 'autodiff':
+    padding = lax.padtype_to_pads((side, side), (kernel, kernel), (stride, stride), 'SAME')
+    conv = lambda x, w: lowering._depthwise_shifted(  # pylint: disable=protected-access
+        x, w, (stride, stride), tuple(tuple(p) for p in padding))
   step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1)))
   with lowering.forced_lowering('xla') if kind == 'xla' else contextlib.nullcontext():
     return _median_ms(step, x, w)
@@ -120,7 +127,7 @@ def depthwise_rows() -> list[dict]:
   for side, channels, kernel, stride in depthwise_shapes(_SIZE.value):
     row = {'input': f'{side}x{side}x{channels}', 'kernel': f'{kernel}x{kernel}',
            'stride': stride}
-    for kind in ('xla', 'shifted'):
+    for kind in ('xla', 'autodiff', 'shifted'):
       row[f'{kind} ms'] = time_depthwise(kind, side, channels, kernel, stride)
     row['chosen'] = lowering.depthwise_lowering('cpu')
     rows.append(row)

@@ -12,6 +12,7 @@ Imports only jax, like `colorjax.models`, which uses it.
 """
 
 import contextlib
+import functools
 
 import jax
 from jax import lax
@@ -196,20 +197,82 @@ def depthwise_lowering(platform: str) -> str:
 def _depthwise_shifted(lhs, rhs, strides, padding):
   """The depthwise convolution of lhs [b, h, w, c] with rhs [kh, kw, 1, c] as
   kh * kw shifted, strided views of the padded input times one kernel tap
-  each, summed: elementwise work that XLA fuses, and whose gradients are
-  pads and reductions of the same shape."""
+  each, summed: elementwise work that XLA fuses."""
   kh, kw = rhs.shape[:2]
-  (top, bottom), (left, right) = padding
-  sh, sw = strides
   padded = _padded(lhs, padding)
-  height = (lhs.shape[1] + top + bottom - kh) // sh + 1
-  width = (lhs.shape[2] + left + right - kw) // sw + 1
+  height, width = _depthwise_output_size(lhs.shape, rhs.shape, strides, padding)
   out = 0
   for i in range(kh):
     for j in range(kw):
-      out = out + padded[:, i:i + sh * (height - 1) + 1:sh,
-                         j:j + sw * (width - 1) + 1:sw] * rhs[i, j, 0]
+      out = out + _tap(padded, i, j, strides, height, width) * rhs[i, j, 0]
   return out
+
+
+def _depthwise_output_size(lhs_shape, rhs_shape, strides, padding):
+  (top, bottom), (left, right) = padding
+  return ((lhs_shape[1] + top + bottom - rhs_shape[0]) // strides[0] + 1,
+          (lhs_shape[2] + left + right - rhs_shape[1]) // strides[1] + 1)
+
+
+def _tap(padded, i: int, j: int, strides, height: int, width: int):
+  """The strided view of `padded` that kernel tap (i, j) multiplies."""
+  sh, sw = strides
+  return padded[:, i:i + sh * (height - 1) + 1:sh, j:j + sw * (width - 1) + 1:sw]
+
+
+# The batch is cut into pieces of about this many bytes of padded input for
+# the kernel's gradient, so that each piece's kh * kw reductions read it from
+# the cache: at 16 x 48x48x32, 3x3, 8.3 ms against 24 ms for the whole batch
+# at once and 16 ms for 64 KiB pieces (2 cores, jax 0.10.2, 2026-12-01).
+_KERNEL_GRADIENT_BYTES = 1 << 20
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _depthwise(lhs, rhs, strides, padding):
+  """`_depthwise_shifted` with its own gradients (`_depthwise_bwd`)."""
+  return _depthwise_shifted(lhs, rhs, strides, padding)
+
+
+def _depthwise_fwd(lhs, rhs, strides, padding):
+  return _depthwise_shifted(lhs, rhs, strides, padding), (lhs, rhs)
+
+
+def _depthwise_bwd(strides, padding, residuals, dy):
+  """The input's gradient as automatic differentiation gives it (pads of dy,
+  which XLA fuses into one pass), the kernel's piece by piece over the batch.
+
+  Differentiated automatically, the kernel's gradient is kh * kw reductions
+  of a shifted input times dy over the whole batch: XLA:CPU materialises
+  every shifted view, and the views outgrow the cache (20 of the 24 ms of
+  value and both gradients for 16 x 48x48x32, 3x3). Here `lax.map` takes the
+  batch a piece of about _KERNEL_GRADIENT_BYTES at a time, and the pieces'
+  sums, accumulated in float32, are added up."""
+  lhs, rhs = residuals
+  _, lhs_vjp = jax.vjp(lambda x: _depthwise_shifted(x, rhs, strides, padding), lhs)
+  (dlhs,) = lhs_vjp(dy)
+  kh, kw = rhs.shape[:2]
+  batch, height, width = dy.shape[:3]
+  (top, bottom), (left, right) = padding
+  padded_bytes = ((lhs.shape[1] + top + bottom) * (lhs.shape[2] + left + right)
+                  * lhs.shape[3] * lhs.dtype.itemsize)  # One example's.
+  piece = max(1, min(batch, _KERNEL_GRADIENT_BYTES // padded_bytes))
+  while batch % piece:
+    piece -= 1
+
+  def piece_gradient(lhs_and_dy):
+    piece_lhs, piece_dy = lhs_and_dy
+    padded = _padded(piece_lhs, padding)
+    return jnp.stack([
+        jnp.sum(_tap(padded, i, j, strides, height, width) * piece_dy, axis=(0, 1, 2),
+                dtype=jnp.float32)
+        for i in range(kh) for j in range(kw)])
+
+  pieces = lambda x: x.reshape(batch // piece, piece, *x.shape[1:])
+  taps = jnp.sum(lax.map(piece_gradient, (pieces(lhs), pieces(dy))), axis=0)
+  return dlhs, taps.reshape(rhs.shape).astype(rhs.dtype)
+
+
+_depthwise.defvjp(_depthwise_fwd, _depthwise_bwd)
 
 
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1),
@@ -255,8 +318,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     if choice != 'xla' and depthwise_lowering(jax.default_backend()) == 'shifted':
       if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-      return _depthwise_shifted(lhs, rhs, tuple(window_strides),
-                                tuple(tuple(p) for p in padding))
+      return _depthwise(lhs, rhs, tuple(window_strides), tuple(tuple(p) for p in padding))
   if simple:
     kernel = rhs.shape[:2]
     if isinstance(padding, str):

@@ -101,7 +101,9 @@ def test_the_conversion_command_writes_the_weights_and_their_licence(tmp_path):
 
 @pytest.mark.parametrize('shape,kernel,stride', [
     ((2, 9, 12, 5), 3, 1), ((2, 9, 12, 5), 3, 2), ((1, 16, 16, 8), 5, 2),
-    ((2, 7, 5, 3), 5, 1), ((1, 2, 2, 4), 3, 1)])
+    ((2, 7, 5, 3), 5, 1), ((1, 2, 2, 4), 3, 1),
+    # Batches of several pieces for the kernel's gradient (_KERNEL_GRADIENT_BYTES).
+    ((6, 40, 40, 40), 3, 1), ((6, 40, 40, 40), 3, 2)])
 def test_the_depthwise_lowering_is_xlas_grouped_convolution(shape, kernel, stride):
   x = jax.random.normal(jax.random.key(0), shape)
   k = jax.random.normal(jax.random.key(1), (kernel, kernel, 1, shape[-1]))
@@ -113,9 +115,14 @@ def test_the_depthwise_lowering_is_xlas_grouped_convolution(shape, kernel, strid
       x, k, (stride, stride), 'SAME', dimension_numbers=dims, feature_group_count=shape[-1])
   # On the CPU colorjax's rule writes the depthwise convolution out.
   assert 'conv_general_dilated' not in str(jax.make_jaxpr(ours)(x, k))
-  for f in (lambda f: f, lambda f: jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k))),
-                                            argnums=(0, 1))):
-    for a, b in zip(jax.tree.leaves(f(ours)(x, k)), jax.tree.leaves(f(xla)(x, k))):
-      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  value_and_grads = lambda f: lambda x, k: (f(x, k), *jax.grad(
+      lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, k))
+  with jax.enable_x64(True):  # The reference: XLA's convolution in float64.
+    reference = value_and_grads(xla)(np.asarray(x, np.float64), np.asarray(k, np.float64))
+  for a, b in zip(value_and_grads(ours)(x, k), reference):
+    # float32 against float64, relative to the largest entry: the kernel's
+    # gradient sums up to 6 x 20 x 20 products of size up to about 10.
+    assert a.dtype == jnp.float32
+    assert np.max(np.abs(np.asarray(a, np.float64) - b)) <= 1e-5 * np.max(np.abs(b))
   assert lowering.depthwise_lowering('cpu') == 'shifted'
   assert lowering.depthwise_lowering('gpu') == 'xla'
