@@ -4,6 +4,8 @@
       --workdir=runs/encoder_classification
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
+  python -m colorjax.main --config=configs/photos_encoder.py:hints_continued \\
+      --workdir=runs/encoder_hints_continued   # after the hints run
   python -m colorjax.main --config=configs/photos_encoder.py:hints_finetune \\
       --workdir=runs/encoder_hints_finetune   # after the classification run
 
@@ -32,6 +34,10 @@ Variants:
                   (the bundled hint model +4.07 / +5.86; a tie on the
                   held-out photos, 29.71 against 29.72 dB), ahead of it at
                   50 hints; not bundled;
+  hints_continued the hints run trained on (config.init_from, default
+                  runs/encoder_hints: every weight) for 8,000 more steps,
+                  the learning rate restarted at 5e-4 with cosine decay,
+                  because its spreading was still improving at its end;
   hints_finetune  the same, started from the classification run
                   (config.init_from, default runs/encoder_classification:
                   its encoder and decoder; the hint inputs and the
@@ -57,8 +63,8 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 
 from configs import photos_unet
 
-VARIANTS = ('classification', 'unet', 'hints', 'hints_finetune', 'gpu_classification',
-            'gpu_hints')
+VARIANTS = ('classification', 'unet', 'hints', 'hints_continued', 'hints_finetune',
+            'gpu_classification', 'gpu_hints')
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
 
@@ -90,6 +96,11 @@ def get_config(variant: str = 'classification'):
     config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
   if variant == 'hints':
     config.num_train_steps = 9_000
+  if variant == 'hints_continued':
+    config.init_from = 'runs/encoder_hints'
+    config.num_train_steps = 8_000
+    config.opt.learning_rate = 5e-4
+    config.opt.warmup_steps = 100
   if variant == 'hints_finetune':
     config.init_from = 'runs/encoder_classification'
     config.num_train_steps = 2_500
