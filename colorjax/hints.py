@@ -161,6 +161,10 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
 PROPAGATION_KEYS = ('hint_spread', 'hint_lightness', 'hint_reach')
 _CELLS_PER_SIGMA = 4  # Hints are pooled into square cells of sigma / 4 pixels.
 _BLOCK_ROWS = 32  # Pixels are weighed against the cells this many rows at a time.
+# Hints pooled into at most this many cells are weighed against those cells
+# only (a user's 10 hints of 5 px cover at most 90): at spread 0.125 of a
+# 128x171 working image, 1,376 cells otherwise.
+_HINTED_CELLS = 128
 
 
 def propagate(x, ab, *, spread: float, lightness: float, reach: float):
@@ -188,15 +192,15 @@ def propagate(x, ab, *, spread: float, lightness: float, reach: float):
   yy, xx = jnp.meshgrid(jnp.arange(height, dtype=jnp.float32),
                         jnp.arange(width, dtype=jnp.float32), indexing='ij')
 
-  def one(x, ab):
+  def cells(x):  # -> the cells' hinted pixels [cells], and mean y, x, l, a, b [cells, 5].
     mask = x[..., 3:]
-    # Per cell: hinted pixels, and their summed position, lightness and ab.
     parts = jnp.concatenate([mask, mask * yy[..., None], mask * xx[..., None],
                              mask * x[..., :1], mask * x[..., 1:3]], axis=-1)
     parts = jnp.pad(parts, ((0, rows * cell - height), (0, cols * cell - width), (0, 0)))
     sums = parts.reshape(rows, cell, cols, cell, -1).sum((1, 3)).reshape(rows * cols, -1)
-    count = sums[:, 0]
-    means = sums[:, 1:] / jnp.maximum(count, 1e-6)[:, None]  # y, x, l, a, b.
+    return sums[:, 0], sums[:, 1:] / jnp.maximum(sums[:, :1], 1e-6)
+
+  def blend(x, ab, count, means):
     valid = count > 0
 
     def block(pixels):  # [n, 3]: y, x, l -> (blend weight [n, 1], hint colour [n, 2]).
@@ -217,7 +221,20 @@ def propagate(x, ab, *, spread: float, lightness: float, reach: float):
     colour = colour.reshape(-1, width, 2)[:height]
     return ab + weight * (colour - ab)
 
-  return jax.vmap(one)(x, ab.astype(jnp.float32)).astype(ab.dtype)
+  ab32 = ab.astype(jnp.float32)
+  count, means = jax.vmap(cells)(x)
+  spread_from = lambda count, means: jax.vmap(blend)(x, ab32, count, means)
+  if rows * cols <= _HINTED_CELLS:
+    return spread_from(count, means).astype(ab.dtype)
+  # Cells without hints weigh nothing: when every photo's hints lie in at
+  # most _HINTED_CELLS cells, weigh the pixels against those cells only.
+  hinted = jax.lax.top_k(count, _HINTED_CELLS)[1]
+  few = jnp.all(jnp.sum(count > 0, axis=1) <= _HINTED_CELLS)
+  out = jax.lax.cond(
+      few, lambda: spread_from(jnp.take_along_axis(count, hinted, axis=1),
+                               jnp.take_along_axis(means, hinted[..., None], axis=1)),
+      lambda: spread_from(count, means))
+  return out.astype(ab.dtype)
 
 
 def propagation_settings(config, **given) -> dict | None:

@@ -202,7 +202,12 @@ def _propagate_float64(l, ab, hint_ab, mask, sigma, lightness, reach):
   return out
 
 
-def test_propagation_matches_a_float64_reference():
+# 273 cells, 29 of them hinted: the default weighs the pixels against the 128
+# most hinted cells; 16 are too few for the 29 (all cells are used); 1,000
+# cover every cell.
+@pytest.mark.parametrize('hinted_cells', [hints._HINTED_CELLS, 16, 1000])  # pylint: disable=protected-access
+def test_propagation_matches_a_float64_reference(hinted_cells, monkeypatch):
+  monkeypatch.setattr(hints, '_HINTED_CELLS', hinted_cells)
   rng = np.random.default_rng(0)
   height, width = 13, 21  # Not multiples of the 8-row blocks.
   l = rng.uniform(-1, 1, (height, width)).astype(np.float32)
