@@ -20,7 +20,8 @@ times instead the depthwise convolutions of EfficientNet-Lite0 at a
 --size x --size input (the encoder of models.EncoderUNet), XLA's grouped
 convolution against the shifted multiply-adds of `lowering.depthwise_lowering`,
 with its own gradient ('shifted', what colorjax runs) and with the gradient
-that automatic differentiation gives ('autodiff').
+that automatic differentiation gives ('autodiff'); --pointwise its 1x1 expand
+and project layers, XLA's convolution against one matrix product ('im2col').
 """
 
 import contextlib
@@ -44,7 +45,9 @@ import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 _BATCH = flags.DEFINE_integer('batch', 32, 'Batch size.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per shape and lowering (the median counts).')
 _DEPTHWISE = flags.DEFINE_bool('depthwise', False, "EfficientNet-Lite0's depthwise layers instead.")
-_SIZE = flags.DEFINE_integer('size', 128, 'Input side for --depthwise.')
+_POINTWISE = flags.DEFINE_bool('pointwise', False,
+                               "EfficientNet-Lite0's 1x1 expand and project layers instead.")
+_SIZE = flags.DEFINE_integer('size', 128, 'Input side for --depthwise and --pointwise.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/cpu_conv_lowering.json', 'Where to write JSON.')
 
 
@@ -65,11 +68,11 @@ def network_shapes() -> list[tuple[int, int, int]]:
   return sorted(set(shapes), key=lambda s: (-s[0], s[1], s[2]))
 
 
-def time_lowering(kind: str, spatial: int, cin: int, cout: int) -> float:
+def time_lowering(kind: str, spatial: int, cin: int, cout: int, kernel: int = 3) -> float:
   """Median milliseconds of value and gradient of one convolution."""
   key_x, key_w = jax.random.split(jax.random.key(0))
   x = jax.random.normal(key_x, (_BATCH.value, spatial, spatial, cin))
-  w = jax.random.normal(key_w, (3, 3, cin, cout)) * 0.1
+  w = jax.random.normal(key_w, (kernel, kernel, cin, cout)) * 0.1
   conv = functools.partial(lowering.conv_general_dilated, lowering=kind)
   loss = lambda x, w: jnp.sum(jnp.sin(conv(x, w, (1, 1), 'SAME', dimension_numbers=(
       'NHWC', 'HWIO', 'NHWC'))))
@@ -81,6 +84,32 @@ def time_lowering(kind: str, spatial: int, cin: int, cout: int) -> float:
     jax.block_until_ready(step(x, w))
     times.append(time.perf_counter() - start)
   return 1e3 * float(np.median(times))
+
+
+def pointwise_shapes(size: int) -> list[tuple[int, int, int]]:
+  """Distinct (input side, in, out) of Lite0's 1x1 expand and project layers."""
+  from colorjax import efficientnet  # pylint: disable=g-import-not-at-top
+  shapes, side, channels = [], size // 2, efficientnet.STEM
+  for repeats, _, stride, expansion, out in efficientnet.stages('lite0'):
+    for r in range(repeats):
+      if expansion != 1:
+        shapes.append((side, channels, channels * expansion))
+      side //= stride if r == 0 else 1
+      shapes.append((side, channels * expansion, out))
+      channels = out
+  return sorted(set(shapes), key=lambda s: (-s[0], s[1], s[2]))
+
+
+def pointwise_rows() -> list[dict]:
+  rows = []
+  for side, cin, cout in pointwise_shapes(_SIZE.value):
+    row = {'spatial': f'{side}x{side}', 'in -> out': f'{cin} -> {cout}'}
+    for kind in ('xla', 'im2col'):
+      row[f'{kind} ms'] = time_lowering(kind, side, cin, cout, kernel=1)
+    row['chosen'] = lowering.conv_lowering(side, side, cin, cout, 'cpu', kernel=(1, 1))
+    rows.append(row)
+    print(common.markdown(rows[-1:], list(row)), flush=True)
+  return rows
 
 
 def depthwise_shapes(size: int) -> list[tuple[int, int, int, int]]:
@@ -137,8 +166,8 @@ def depthwise_rows() -> list[dict]:
 
 def main(argv):
   del argv
-  if _DEPTHWISE.value:
-    rows = depthwise_rows()
+  if _DEPTHWISE.value or _POINTWISE.value:
+    rows = depthwise_rows() if _DEPTHWISE.value else pointwise_rows()
     common.write(_OUT.value, {**common.environment(), 'batch': _BATCH.value,
                               'size': _SIZE.value}, rows)
     print(common.markdown(rows, list(rows[0])))

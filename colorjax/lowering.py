@@ -22,10 +22,10 @@ LOWERINGS = ('xla', 'im2col', 'winograd')
 
 
 def conv_lowering(height: int, width: int, in_channels: int, out_channels: int,
-                  platform: str) -> str:
-  """How a stride-1 3x3 convolution of a [batch, height, width, in_channels]
-  input to out_channels is computed on `platform`: the one place that chooses
-  (`conv_general_dilated` asks it).
+                  platform: str, kernel: tuple[int, int] = (3, 3)) -> str:
+  """How a stride-1 convolution (3x3 unless `kernel` says otherwise) of a
+  [batch, height, width, in_channels] input to out_channels is computed on
+  `platform`: the one place that chooses (`conv_general_dilated` asks it).
 
   GPUs and TPUs keep XLA's convolution (cuDNN's on a GPU). On a CPU, measured
   by benchmarks/conv_lowering.py (value and both gradients, batch 32, 2 cores,
@@ -40,10 +40,17 @@ def conv_lowering(height: int, width: int, in_channels: int, out_channels: int,
     the 256 <-> 512 pair alone (12.1, 12.1, 11.1 against 10.9, 10.4, 11.0
     img/s, interleaved, same day);
   - everywhere else XLA's own convolution is the fastest or within 25 ms
-    (about 10%) of it.
+    (about 10%) of it;
+  - a 1x1 convolution (EfficientNet's expand and project layers) is one
+    matrix product ('im2col' of a single copy, the input itself): value and
+    both gradients 1.5-2x faster than XLA's convolution at batch 16 (e.g.
+    16 -> 96 at 48x48, 48 -> 24 at 48x48; benchmarks/conv_lowering.py
+    --pointwise, 2026-12-01).
   """
   if platform != 'cpu':
     return 'xla'
+  if tuple(kernel) == (1, 1):
+    return 'im2col'
   if min(height, width) < 3:
     return 'im2col'
   if height * width >= 32 * 32 and min(in_channels, out_channels) >= 128:
@@ -84,7 +91,11 @@ def _im2col(lhs, rhs, padding, precision):
   height, width = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
   columns = jnp.concatenate([padded[:, i:i + height, j:j + width]
                              for i in range(kh) for j in range(kw)], axis=-1)
-  return jnp.matmul(columns, rhs.reshape(kh * kw * cin, cout), precision=precision)
+  # As a 2-D product: XLA:CPU's dot with three free dimensions is up to 1.8x
+  # slower (value and both gradients of a 1x1 16 -> 96 at 16 x 48x48).
+  product = jnp.matmul(columns.reshape(-1, kh * kw * cin), rhs.reshape(kh * kw * cin, cout),
+                       precision=precision)
+  return product.reshape(*columns.shape[:3], cout)
 
 
 # Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016): each 2x2
@@ -327,7 +338,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     if lowering is None and _FORCED:
       lowering = _FORCED[-1]
     if lowering is None:
-      lowering = conv_lowering(*lhs.shape[1:], rhs.shape[-1], jax.default_backend())
+      lowering = conv_lowering(*lhs.shape[1:], rhs.shape[-1], jax.default_backend(),
+                               kernel=kernel)
     if lowering == 'winograd' and (kernel != (3, 3) or padding != ((1, 1), (1, 1))):
       lowering = 'im2col'  # F(2x2, 3x3) is for 3x3 kernels that keep the size.
   if not simple or lowering == 'xla':

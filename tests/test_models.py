@@ -148,7 +148,11 @@ def test_the_lowering_rule():
   for platform in ('gpu', 'tpu'):  # cuDNN's and the TPU's own convolutions.
     assert lowering.conv_lowering(2, 2, 1024, 1024, platform) == 'xla'
     assert lowering.conv_lowering(32, 32, 256, 512, platform) == 'xla'
+    assert lowering.conv_lowering(48, 48, 16, 96, platform, kernel=(1, 1)) == 'xla'
   assert lowering.conv_lowering(2, 2, 512, 1024, 'cpu') == 'im2col'
+  # A 1x1 convolution on the CPU is one matrix product, at every size.
+  assert lowering.conv_lowering(48, 48, 16, 96, 'cpu', kernel=(1, 1)) == 'im2col'
+  assert lowering.conv_lowering(3, 3, 1152, 320, 'cpu', kernel=(1, 1)) == 'im2col'
   assert lowering.conv_lowering(1, 7, 8, 8, 'cpu') == 'im2col'
   assert lowering.conv_lowering(32, 32, 256, 512, 'cpu') == 'winograd'
   assert lowering.conv_lowering(64, 64, 16, 16, 'cpu') == 'xla'
