@@ -43,9 +43,10 @@ def conv_lowering(height: int, width: int, in_channels: int, out_channels: int,
     (about 10%) of it;
   - a 1x1 convolution (EfficientNet's expand and project layers) is one
     matrix product ('im2col' of a single copy, the input itself): value and
-    both gradients 1.5-2x faster than XLA's convolution at batch 16 (e.g.
-    16 -> 96 at 48x48, 48 -> 24 at 48x48; benchmarks/conv_lowering.py
-    --pointwise, 2026-12-01).
+    both gradients 1.3-3x faster than XLA's convolution for each of Lite0's
+    18 shapes at a 96x96 input, batch 16 (20 against 59 ms for 16 -> 96 at
+    48x48, 4.4 against 10.8 for 144 -> 24 at 24x24; benchmarks/conv_lowering.py
+    --pointwise, 2026-12-01 22:28, benchmarks/results/cpu_pointwise_lowering.json).
   """
   if platform != 'cpu':
     return 'xla'
@@ -91,8 +92,9 @@ def _im2col(lhs, rhs, padding, precision):
   height, width = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
   columns = jnp.concatenate([padded[:, i:i + height, j:j + width]
                              for i in range(kh) for j in range(kw)], axis=-1)
-  # As a 2-D product: XLA:CPU's dot with three free dimensions is up to 1.8x
-  # slower (value and both gradients of a 1x1 16 -> 96 at 16 x 48x48).
+  # As a 2-D product: XLA:CPU's dot with three free dimensions was 1.8x
+  # slower (value and both gradients of a 1x1 16 -> 96 at 16 x 48x48, 115
+  # against 62 ms, timed beside a training run, so only the ratio counts).
   product = jnp.matmul(columns.reshape(-1, kh * kw * cin), rhs.reshape(kh * kw * cin, cout),
                        precision=precision)
   return product.reshape(*columns.shape[:3], cout)
@@ -197,10 +199,13 @@ def depthwise_lowering(platform: str) -> str:
   on a CPU, XLA's grouped convolution elsewhere.
 
   XLA:CPU's grouped convolution is several times slower than the same sum
-  written out (value and both gradients, batch 32, 2 cores, jax 0.10.2,
-  2026-12-01; benchmarks/conv_lowering.py --depthwise): 790 against 60 ms for
-  a 3x3 stride-2 layer at 64x64x96, 414 against 88 ms for 3x3 at 32x32x144,
-  300 against 76 ms for 5x5 at 16x16x240, 78 against 6 ms for 3x3 at 8x8x480.
+  written out with its own gradient (`_depthwise`; value and both gradients,
+  Lite0 at a 96x96 input, batch 16, 2 cores, jax 0.10.2, 2026-12-01 22:27;
+  benchmarks/conv_lowering.py --depthwise, benchmarks/results/
+  cpu_depthwise_lowering.json): 226 against 59 ms for the 3x3 stride-2 layer
+  at 48x48x96, 85 against 28 for 3x3 at 48x48x32, 137 against 31 for 3x3 at
+  24x24x144, 81 against 14 for 5x5 at 12x12x240, 30 against 7 for 3x3 at
+  6x6x480.
   """
   return 'shifted' if platform == 'cpu' else 'xla'
 
@@ -233,8 +238,10 @@ def _tap(padded, i: int, j: int, strides, height: int, width: int):
 
 # The batch is cut into pieces of about this many bytes of padded input for
 # the kernel's gradient, so that each piece's kh * kw reductions read it from
-# the cache: at 16 x 48x48x32, 3x3, 8.3 ms against 24 ms for the whole batch
-# at once and 16 ms for 64 KiB pieces (2 cores, jax 0.10.2, 2026-12-01).
+# the cache. Of 64 KiB, 256 KiB and 1 MiB pieces, 1 MiB was the fastest on
+# most of Lite0's layers (value and both gradients at batch 16, timed beside
+# a training run on the 2 cores, so compared only with each other:
+# 16 x 48x48x32, 3x3: 16.1, 12.6 and 8.3 ms).
 _KERNEL_GRADIENT_BYTES = 1 << 20
 
 
@@ -254,10 +261,12 @@ def _depthwise_bwd(strides, padding, residuals, dy):
 
   Differentiated automatically, the kernel's gradient is kh * kw reductions
   of a shifted input times dy over the whole batch: XLA:CPU materialises
-  every shifted view, and the views outgrow the cache (20 of the 24 ms of
-  value and both gradients for 16 x 48x48x32, 3x3). Here `lax.map` takes the
-  batch a piece of about _KERNEL_GRADIENT_BYTES at a time, and the pieces'
-  sums, accumulated in float32, are added up."""
+  every shifted view before its reduction (YNNPACK's reduce takes no
+  slices), and the views outgrow the cache. Here `lax.map` takes the batch a
+  piece of about _KERNEL_GRADIENT_BYTES at a time, and the pieces' sums,
+  accumulated in float32, are added up: value and both gradients of 16 x
+  48x48x32, 3x3, take 28 ms against 44 with the automatic gradient, 31
+  against 54 at 24x24x144 (`depthwise_lowering`'s benchmark)."""
   lhs, rhs = residuals
   _, lhs_vjp = jax.vjp(lambda x: _depthwise_shifted(x, rhs, strides, padding), lhs)
   (dlhs,) = lhs_vjp(dy)
