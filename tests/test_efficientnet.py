@@ -117,12 +117,13 @@ def test_the_depthwise_lowering_is_xlas_grouped_convolution(shape, kernel, strid
   assert 'conv_general_dilated' not in str(jax.make_jaxpr(ours)(x, k))
   value_and_grads = lambda f: lambda x, k: (f(x, k), *jax.grad(
       lambda x, k: jnp.sum(jnp.sin(f(x, k))), argnums=(0, 1))(x, k))
-  with jax.enable_x64(True):  # The reference: XLA's convolution in float64.
-    reference = value_and_grads(xla)(np.asarray(x, np.float64), np.asarray(k, np.float64))
+  with jax.enable_x64(True):  # The reference: XLA's convolution in float64, kept as NumPy.
+    reference = [np.asarray(r) for r in
+                 value_and_grads(xla)(np.asarray(x, np.float64), np.asarray(k, np.float64))]
   for a, b in zip(value_and_grads(ours)(x, k), reference):
     # float32 against float64, relative to the largest entry: the kernel's
     # gradient sums up to 6 x 20 x 20 products of size up to about 10.
-    assert a.dtype == jnp.float32
+    assert a.dtype == jnp.float32 and b.dtype == np.float64
     assert np.max(np.abs(np.asarray(a, np.float64) - b)) <= 1e-5 * np.max(np.abs(b))
   assert lowering.depthwise_lowering('cpu') == 'shifted'
   assert lowering.depthwise_lowering('gpu') == 'xla'
