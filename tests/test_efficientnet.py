@@ -122,7 +122,7 @@ def test_the_depthwise_lowering_is_xlas_grouped_convolution(shape, kernel, strid
                  value_and_grads(xla)(np.asarray(x, np.float64), np.asarray(k, np.float64))]
   for a, b in zip(value_and_grads(ours)(x, k), reference):
     # float32 against float64, relative to the largest entry: the kernel's
-    # gradient sums up to 6 x 20 x 20 products of size up to about 10.
+    # gradient sums up to 6 x 40 x 40 products of size up to about 10.
     assert a.dtype == jnp.float32 and b.dtype == np.float64
     assert np.max(np.abs(np.asarray(a, np.float64) - b)) <= 1e-5 * np.max(np.abs(b))
   assert lowering.depthwise_lowering('cpu') == 'shifted'
