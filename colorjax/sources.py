@@ -92,22 +92,56 @@ def folder_entries(folder: str) -> list[tuple[str, int]]:
   return entries
 
 
-def folder_split(folder: str, split: str, eval_fraction: float, seed: int):
+def folder_fractions(text: str, folder: str) -> dict[str, float]:
+  """The held-out shares that config.data.eval_fractions sets for some of the
+  folders of config.data.folder: 'NAME:SHARE,...' by each folder's last path
+  component, e.g. 'train_neutral:0.1'.
+
+  Raises:
+    DataError: an entry that is not NAME:SHARE with SHARE in [0, 1], or a
+      NAME that is none of the folders.
+  """
+  names = {os.path.basename(root.rstrip(os.sep)) for root, _ in folder_entries(folder)}
+  shares = {}
+  for item in [f for f in text.split(',') if f]:
+    name, colon, share = item.rpartition(':')
+    try:
+      value = float(share)
+    except ValueError:
+      value = -1.0
+    if not colon or not name or not 0.0 <= value <= 1.0:
+      raise DataError(f'config.data.eval_fractions entry {item!r}: write FOLDER:SHARE with '
+                      'SHARE between 0 and 1 (e.g. train_neutral:0.1).')
+    if name not in names:
+      raise DataError(f'config.data.eval_fractions names {name!r}, which is none of the '
+                      f'folders of config.data.folder ({", ".join(sorted(names))}); use '
+                      "a folder's last path component.")
+    shares[name] = value
+  return shares
+
+
+def folder_split(folder: str, split: str, eval_fraction: float, seed: int,
+                 eval_fractions: str = ''):
   """The files of one split of a folder, or of several given as 'A,B' (a
   folder given as 'B*3' has its training files three times): a path's split
   never changes.
 
   A file's split is a hash of its path relative to its own folder, so adding
-  files or folders never moves a file to the other split.
+  files or folders never moves a file to the other split, and raising a
+  folder's held-out share (`eval_fractions`, 'NAME:SHARE,...' by the folder's
+  last path component; the others keep `eval_fraction`) only moves files
+  from training to held out.
   """
+  shares = folder_fractions(eval_fractions, folder)
   chosen = []
   for root, repeats in folder_entries(folder):
     paths = images.list_images(root)
     if not paths:
       raise DataError(f'The image folder {root!r} holds no images (looked '
                       f'for {", ".join(images.IMAGE_EXTENSIONS)}, recursively).')
+    share = shares.get(os.path.basename(root.rstrip(os.sep)), eval_fraction)
     kept = [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
-                                 < eval_fraction) == (split == 'eval')]
+                                 < share) == (split == 'eval')]
     chosen += kept * (repeats if split == 'train' else 1)
   return chosen
 
@@ -160,7 +194,7 @@ def open_source(data_config, split: str):
       paths = folder_split(eval_folder, 'eval', 1.0, data_config.split_seed)
     else:
       paths = folder_split(data_config.folder, split, data_config.eval_fraction,
-                           data_config.split_seed)
+                           data_config.split_seed, data_config.get('eval_fractions', ''))
     if not paths:
       raise DataError(
           f'The {split} split of {data_config.folder!r} is empty (eval_fraction '

@@ -45,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.tfds_download = True  # Prepare a missing TFDS dataset (colorjax.prepare; writing needs TensorFlow).
   config.data.folder = ''  # Folder of photos (recursive) for source='folder'; several as 'A,B'; 'B*3' draws B's training photos 3x as often.
   config.data.eval_fraction = 0.05  # Share of a folder's files held out for eval.
+  config.data.eval_fractions = ''  # Held-out shares of some folders by name, e.g. 'train_neutral:0.1' ('': all eval_fraction).
   config.data.eval_folder = ''  # Folder(s) to evaluate on instead of the held-out share ('': held out); e.g. CIFAR-10's test/.
   config.data.split_seed = 0  # Seeds the folder's train/eval hash split.
   config.data.image_size = 32  # Side of the square training and eval crops, pixels.

@@ -2,6 +2,8 @@
 
   python -m colorjax.main --config=configs/photos_encoder.py:classification \\
       --workdir=runs/encoder_classification
+  python -m colorjax.main --config=configs/photos_encoder.py:classification_neutral \\
+      --workdir=runs/encoder_classification_neutral
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_continued \\
@@ -25,6 +27,11 @@ folder is there to teach that some scenes stay nearly gray.
 Variants:
   classification  the classification head (Zhang et al. 2016), decoded as
                   configs/unet_classification.py until colorjax.tune picks;
+  classification_neutral  the same for 6,000 steps with the neutral folder's
+                  training photos drawn 3x as often and 10% of that folder
+                  held out (config.data.eval_fractions: 42 photos for the
+                  held-out rule instead of 6; the other folders' held-out
+                  photos are the same files as before);
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
@@ -67,7 +74,7 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 
 from configs import photos_unet
 
-VARIANTS = ('classification', 'unet', 'hints', 'hints_continued', 'hints_finetune',
+VARIANTS = ('classification', 'classification_neutral', 'unet', 'hints', 'hints_continued', 'hints_finetune',
             'gpu_classification', 'gpu_hints')
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
@@ -98,6 +105,10 @@ def get_config(variant: str = 'classification'):
   if 'hints' in variant:
     config.hints.enabled = True
     config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
+  if variant == 'classification_neutral':
+    config.data.folder = FOLDERS + '*3'
+    config.data.eval_fractions = 'train_neutral:0.1'
+    config.num_train_steps = 6_000
   if variant == 'hints':
     config.num_train_steps = 9_000
   if variant == 'hints_continued':

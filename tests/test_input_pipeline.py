@@ -22,7 +22,7 @@ from tests.conftest import write_photo_folder
 
 def _data_config(**overrides):
   config = ml_collections.ConfigDict(dict(
-      source='folder', folder='', eval_fraction=0.25, split_seed=0,
+      source='folder', folder='', eval_fraction=0.25, eval_fractions='', split_seed=0,
       image_size=24, resize_shorter=0, gray_threshold=6.0, cache=False,
       scale_range=(1.0, 1.0), on_device=False,
       num_threads=2, prefetch=8, num_workers=0, tfds_name='cifar10',
@@ -179,6 +179,26 @@ def test_folder_split_is_stable_when_files_are_added(tmp_path):
   assert set(train) <= set(sources.open_source(config, 'train').paths)
   other_seed = sources.open_source(_data_config(folder=folder, split_seed=1), 'eval').paths
   assert set(other_seed) != set(held_out_later)
+
+
+def test_a_folder_held_out_share_of_its_own_only_moves_its_photos_to_held_out(tmp_path):
+  a, b = str(tmp_path / 'a'), str(tmp_path / 'b_neutral')
+  write_photo_folder(a, 20, seed=0)
+  write_photo_folder(b, 40, seed=1)
+  base = _data_config(folder=f'{a},{b}*3', eval_fraction=0.1)
+  more = _data_config(folder=f'{a},{b}*3', eval_fraction=0.1, eval_fractions='b_neutral:0.5')
+  held, held_more = (set(sources.open_source(c, 'eval').paths) for c in (base, more))
+  assert held <= held_more
+  assert {p for p in held if p.startswith(a)} == {p for p in held_more if p.startswith(a)}
+  from_b = [p for p in held_more if p.startswith(b)]
+  assert 10 <= len(from_b) <= 30  # Half of 40 by a hash: far from the base share's 4.
+  train_more = sources.open_source(more, 'train').paths
+  assert not set(train_more) & held_more
+  assert len(train_more) == (20 - (len(held_more) - len(from_b))) + 3 * (40 - len(from_b))
+  for bad, message in (('b_neutral', 'FOLDER:SHARE'), ('b_neutral:1.5', 'FOLDER:SHARE'),
+                       ('b:0.1', 'none of the folders')):
+    with pytest.raises(DataError, match=message):
+      sources.open_source(_data_config(folder=f'{a},{b}', eval_fractions=bad), 'eval')
 
 
 def test_a_repeated_folder_counts_its_training_photos_k_times_and_held_out_once(tmp_path):
