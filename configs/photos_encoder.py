@@ -100,7 +100,7 @@ def get_config(variant: str = 'classification'):
   config.log_every_steps = 50
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 250
-  if variant.endswith('classification'):
+  if 'classification' in variant:
     config.model.head = 'classification'
   if 'hints' in variant:
     config.hints.enabled = True
