@@ -27,7 +27,7 @@ folder is there to teach that some scenes stay nearly gray.
 Variants:
   classification  the classification head (Zhang et al. 2016), decoded as
                   configs/unet_classification.py until colorjax.tune picks;
-  classification_neutral  the same for 6,000 steps with the neutral folder's
+  classification_neutral  the same for 5,000 steps with the neutral folder's
                   training photos drawn 3x as often and 10% of that folder
                   held out (config.data.eval_fractions: 42 photos for the
                   held-out rule instead of 6; the other folders' held-out
@@ -108,7 +108,7 @@ def get_config(variant: str = 'classification'):
   if variant == 'classification_neutral':
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
-    config.num_train_steps = 6_000
+    config.num_train_steps = 5_000
   if variant == 'hints':
     config.num_train_steps = 9_000
   if variant == 'hints_continued':
