@@ -6,14 +6,57 @@ it when complete), so a run killed at any moment leaves its latest complete
 checkpoint intact and the next start resumes from it.
 """
 
+import contextlib
 import errno
+import fcntl
 import os
+import socket
 
 from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
 from colorjax import errors
+
+
+LOCK_FILE = 'train.lock'
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str):
+  """Holds <workdir>/train.lock while a run trains there, so that a second
+  process started in the same workdir stops with a clear message instead of
+  writing checkpoints beside the first one's. The operating system drops the
+  lock when the holder exits, however it exits, so a crashed run leaves no
+  stale lock. Only process 0 of a multi-process run takes it (the others
+  share its workdir); on a filesystem without locks the run goes on, warned.
+
+  Raises:
+    errors.WorkdirBusy: another process holds the lock.
+  """
+  if jax.process_index() > 0:
+    yield
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, LOCK_FILE)
+  with open(path, 'a+', encoding='utf-8') as handle:
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      handle.seek(0)
+      holder = handle.read().strip() or 'another process'
+      raise errors.WorkdirBusy(
+          f'{holder} is training in {workdir} (it holds {path}); wait for it to '
+          'finish or stop it (SIGTERM saves a checkpoint), then run again, or pass '
+          'another --workdir.') from None
+    except OSError as e:
+      logging.warning('Could not lock %s (%s); nothing stops a second run from '
+                      'training in the same workdir.', path, e)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f'process {os.getpid()} on {socket.gethostname()}\n')
+    handle.flush()
+    yield
 
 
 def manager(workdir: str, *, keep: int, async_save: bool = True):

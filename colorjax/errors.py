@@ -21,3 +21,7 @@ class Stopped(RuntimeError):
 class CheckpointError(RuntimeError):
   """A checkpoint could not be written or none could be read back; the
   message names the directory and what to do."""
+
+
+class WorkdirBusy(RuntimeError):
+  """Another training process holds the run directory's lock."""

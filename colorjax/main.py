@@ -61,7 +61,8 @@ def cli():
   sys.path.insert(0, os.getcwd())
   command.run(__name__, main, user_errors=(
       errors.ConfigError, errors.DataError, errors.TrainingDiverged,
-      errors.Stopped, errors.CheckpointError, distributed.DistributedError))
+      errors.Stopped, errors.CheckpointError, errors.WorkdirBusy,
+      distributed.DistributedError))
 
 
 if __name__ == '__main__':

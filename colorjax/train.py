@@ -31,7 +31,6 @@ from colorjax import parallel
 from colorjax import reporting
 from colorjax import sources
 from colorjax import tasks
-from colorjax.errors import ConfigError
 from colorjax.errors import Stopped
 from colorjax.errors import TrainingDiverged
 
@@ -226,9 +225,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   Returns:
     The final train state (of the config's task).
+
+  Raises:
+    errors.WorkdirBusy: another process is training in `workdir`.
   """
   mesh = mesh or parallel.make_mesh()
   validate_config(config, mesh.size)
+  with checkpoint.workdir_lock(workdir):
+    return _train_and_evaluate(config, workdir, mesh)
+
+
+def _train_and_evaluate(config, workdir, mesh):
   os.makedirs(workdir, exist_ok=True)
   train_source, train_indices, eval_source, eval_indices = _open_data(config)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from colorjax import checkpoint
+from colorjax import errors
 from colorjax import parallel
 from colorjax import sources
 from colorjax import train
@@ -209,3 +210,21 @@ def test_user_mistakes_exit_non_zero_with_one_clear_sentence(tmp_path, photo_fol
     error_lines = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
     assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-2000:]
     assert 'Traceback' not in result.stderr
+
+
+def test_a_second_run_in_a_busy_workdir_stops_with_one_clear_sentence(tmp_path, photo_folder):
+  workdir = str(tmp_path / 'busy')
+  with checkpoint.workdir_lock(workdir):  # This process trains there.
+    result = run_module(['colorjax.main', '--config=configs/quickstart.py',
+                         *tiny_overrides(workdir, photo_folder)], check=False)
+    assert result.returncode == 1, result.stderr[-2000:]
+    error_lines = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+    assert len(error_lines) == 1, result.stderr[-2000:]
+    assert f'process {os.getpid()} on ' in error_lines[0]
+    assert f'is training in {workdir}' in error_lines[0]
+    assert not os.path.exists(os.path.join(workdir, 'checkpoints'))
+    with pytest.raises(errors.WorkdirBusy, match='pass another --workdir'):
+      with checkpoint.workdir_lock(workdir):
+        pass
+  with checkpoint.workdir_lock(workdir):  # Released with its holder.
+    pass

@@ -182,6 +182,7 @@ def test_every_encoder_recipe_variant_passes_the_checks():
     train.validate_config(config, 1)
     assert config.model.name == 'encoder_unet'
     assert config.hints.enabled == ('hints' in variant)
+    assert (config.model.head == 'classification') == ('classification' in variant)
   # The fine-tune and the continued run start from their recipes' documented workdirs.
   assert photos_encoder.get_config('hints_finetune').init_from == 'runs/encoder_classification'
   assert photos_encoder.get_config('hints_continued').init_from == 'runs/encoder_hints'
