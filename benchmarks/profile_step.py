@@ -67,6 +67,8 @@ def _unnamed(op: str, shape: str) -> str:
 def _layer(op_name: str) -> str:
   """'jit(f)/.../transpose(jvp(UNet))/down0/conv1/conv_general_dilated' -> 'down0/conv1'."""
   parts = [p for p in op_name.split('/') if p][:-1]  # The last is the primitive.
+  if any(re.fullmatch(r'(?:\w+\()*loss\)*', p) for p in parts):  # The task's named scope.
+    return '(loss)'
   modules = [p for p in parts
              if re.fullmatch(r'(down|up|upsample|norm|conv|bottleneck|head|encoder|block|stem|'
                              r'expand|depthwise|project|full_res|hint|level)\w*', p)]

@@ -108,6 +108,16 @@ def test_rebalanced_cross_entropy_matches_the_dense_formula():
   nearest = np.argmin(np.linalg.norm(np.asarray(ab)[..., None, :] - bins, axis=-1), -1)
   expected = np.mean(class_weights[nearest] * cross_entropy)
   assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+  # The written-out gradient is the dense formula's, in float64.
+  with jax.enable_x64():
+    logits64 = jnp.asarray(np.asarray(logits), jnp.float64)
+    dense_loss = lambda z: jnp.mean(jnp.asarray(class_weights[nearest], jnp.float64)
+                                    * -jnp.sum(target * jax.nn.log_softmax(z), axis=-1))
+    expected_gradient = np.asarray(jax.grad(dense_loss)(logits64))
+  gradient = jax.grad(classification.rebalanced_cross_entropy)(logits, ab, bins, class_weights)
+  assert gradient.dtype == jnp.float32
+  np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-4,
+                             atol=1e-5 * np.abs(expected_gradient).max())
   # The logits of the target distribution itself minimise the loss.
   best = classification.rebalanced_cross_entropy(
       jnp.log(target + 1e-12), ab, bins, np.ones(len(bins)))

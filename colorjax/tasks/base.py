@@ -122,7 +122,8 @@ def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
     outputs, updates = state.apply_fn(
         {'params': params, 'batch_stats': state.batch_stats}, inputs, train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
-    return loss_fn(outputs, ab), updates
+    with jax.named_scope('loss'):  # Named in profiles (benchmarks/profile_step.py).
+      return loss_fn(outputs, ab), updates
 
   (loss, updates), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(
       state.params)
