@@ -204,7 +204,8 @@ def soft_cross_entropy(logits, indices, weights):
 
   Its gradient is written out, softmax(logits) - target, so that the [..., Q]
   tensors are read once or twice per step: differentiated automatically,
-  XLA:CPU spent a third more on the loss. The target gets no gradient.
+  the loss took 1.27x as long on XLA:CPU (value and gradient, batch 16 x
+  96², 2026-12-02). The target gets no gradient.
   """
   return _soft_cross_entropy_fwd(logits, indices, weights)[0]
 
