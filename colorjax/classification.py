@@ -27,7 +27,6 @@ import functools
 from typing import Iterable
 
 import jax
-from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
@@ -239,8 +238,7 @@ def rebalanced_cross_entropy(logits, ab, bins, class_weights, *,
     class_weights: [Q], from `rebalance_weights` (ones: no rebalancing).
   """
   indices, weights = soft_encode(ab, bins, neighbours=neighbours, sigma=sigma)
-  cross_entropy = soft_cross_entropy(logits.astype(jnp.float32), lax.stop_gradient(indices),
-                                     lax.stop_gradient(weights))
+  cross_entropy = soft_cross_entropy(logits.astype(jnp.float32), indices, weights)
   pixel_weights = jnp.asarray(class_weights, jnp.float32)[indices[..., 0]]
   return jnp.mean(pixel_weights * cross_entropy)
 
