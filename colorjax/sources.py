@@ -92,16 +92,23 @@ def folder_entries(folder: str) -> list[tuple[str, int]]:
   return entries
 
 
-def folder_fractions(text: str, folder: str) -> dict[str, float]:
+def folder_name(root: str) -> str:
+  """A folder's last path component ('../shared/data/train_neutral/' -> 'train_neutral'):
+  how config.data.eval_fractions and `colorjax.tune --folder_gains` name it."""
+  return os.path.basename(root.rstrip(os.sep))
+
+
+def folder_fractions(text: str, entries: list[tuple[str, int]]) -> dict[str, float]:
   """The held-out shares that config.data.eval_fractions sets for some of the
-  folders of config.data.folder: 'NAME:SHARE,...' by each folder's last path
-  component, e.g. 'train_neutral:0.1'.
+  folders of config.data.folder (`entries`, as `folder_entries` gives them):
+  'NAME:SHARE,...' by each folder's last path component, e.g.
+  'train_neutral:0.1'.
 
   Raises:
     DataError: an entry that is not NAME:SHARE with SHARE in [0, 1], or a
       NAME that is none of the folders.
   """
-  names = {os.path.basename(root.rstrip(os.sep)) for root, _ in folder_entries(folder)}
+  names = {folder_name(root) for root, _ in entries}
   shares = {}
   for item in [f for f in text.split(',') if f]:
     name, colon, share = item.rpartition(':')
@@ -132,14 +139,15 @@ def folder_split(folder: str, split: str, eval_fraction: float, seed: int,
   last path component; the others keep `eval_fraction`) only moves files
   from training to held out.
   """
-  shares = folder_fractions(eval_fractions, folder)
+  entries = folder_entries(folder)
+  shares = folder_fractions(eval_fractions, entries)
   chosen = []
-  for root, repeats in folder_entries(folder):
+  for root, repeats in entries:
     paths = images.list_images(root)
     if not paths:
       raise DataError(f'The image folder {root!r} holds no images (looked '
                       f'for {", ".join(images.IMAGE_EXTENSIONS)}, recursively).')
-    share = shares.get(os.path.basename(root.rstrip(os.sep)), eval_fraction)
+    share = shares.get(folder_name(root), eval_fraction)
     kept = [p for p in paths if (_hash_fraction(seed, os.path.relpath(p, root))
                                  < share) == (split == 'eval')]
     chosen += kept * (repeats if split == 'train' else 1)

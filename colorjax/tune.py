@@ -164,7 +164,7 @@ def folder_margin(row: dict, min_folder_gain_db: float, folder_gains: dict | Non
   folder_gains = folder_gains or {}
 
   def required(folder: str) -> float:
-    name = os.path.basename(folder.rstrip(os.sep))
+    name = sources.folder_name(folder)
     return folder_gains.get(folder, folder_gains.get(name, min_folder_gain_db))
   return min(f['psnr'] - f['gray_psnr'] - required(name) for name, f in row['folders'].items())
 
