@@ -265,6 +265,21 @@ def confident_mean(logits, bins, temperature: float, confidence: float):
   return weight * annealed_mean(logits, bins, temperature) + (1.0 - weight) * (p @ bins)
 
 
+def scene_gate(logits, bins, scene_chroma: float):
+  """The share of its colour each photo keeps, [..., 1, 1, 1] for logits
+  [..., H, W, Q]: min(1, m / scene_chroma), m being the chroma |E[ab]| of
+  each pixel's mean colour (T = 1) averaged over the photo's pixels (LAB
+  units). A photo the network expects to be colourful as a whole keeps its
+  colours; one it expects to be nearly neutral fades towards gray in
+  proportion."""
+  if logits.ndim < 3:
+    raise ValueError('The scene gate averages over a photo: it needs logits [..., H, W, Q], '
+                     f'not shape {logits.shape}.')
+  mean = jax.nn.softmax(logits.astype(jnp.float32), axis=-1) @ jnp.asarray(bins, jnp.float32)
+  chroma = jnp.mean(jnp.linalg.norm(mean, axis=-1), axis=(-2, -1))
+  return jnp.minimum(1.0, chroma / scene_chroma)[..., None, None, None]
+
+
 # ------------------------------------------------------------------ prior --
 
 def nearest_bins(ab, bins, grid: float = GRID) -> np.ndarray:
@@ -351,16 +366,25 @@ class Decoded(models.Wrapped):
   annealed mean at the temperature with weight min(1, k * max p), and the
   distribution's mean (T = 1) with the rest, p being the (adjusted)
   softmax: vivid where the network is sure, the mean where it is not
-  (`confident_mean`). 0 turns it off. Tune all three on held-out photos
-  (`python -m colorjax.tune`).
+  (`confident_mean`). 0 turns it off.
+
+  Scene gate. Per pixel, a photo of a nearly neutral scene (overcast street,
+  stone facade, fog) is painted wherever the annealed mean finds a colour,
+  though the network's mean colours there are faint. With `scene_chroma` c >
+  0 each photo keeps the share min(1, m / c) of its decoded colour, m being
+  the chroma of the (adjusted) distribution's mean averaged over the photo
+  (`scene_gate`): a scene-level decision from the network's own evidence.
+  0 turns it off. Tune all four on held-out photos (`python -m colorjax.tune`).
   """
 
   def __init__(self, net, bins, temperature: float, *, adjustment: float = 0.0,
-               class_weights=None, confidence: float = 0.0):
+               class_weights=None, confidence: float = 0.0, scene_chroma: float = 0.0):
     if temperature < 0:
       raise ValueError(f'The temperature must be 0 or more, not {temperature}.')
     if confidence < 0:
       raise ValueError(f'The confidence must be 0 (off) or more, not {confidence}.')
+    if scene_chroma < 0:
+      raise ValueError(f'The scene chroma must be 0 (off) or more, not {scene_chroma}.')
     if adjustment and class_weights is None:
       raise ValueError('Logit adjustment needs the class weights the network '
                        'was trained with; this checkpoint does not store them '
@@ -368,7 +392,7 @@ class Decoded(models.Wrapped):
                        'adjustment 0.')
     super().__init__(net)
     self.temperature, self.adjustment = temperature, adjustment
-    self.confidence = confidence
+    self.confidence, self.scene_chroma = confidence, scene_chroma
     self.bins = np.asarray(bins, np.float32)
     if class_weights is not None and len(class_weights) != len(self.bins):
       raise ValueError(f'{len(class_weights)} class weights for {len(self.bins)} bins.')
@@ -377,7 +401,8 @@ class Decoded(models.Wrapped):
 
   def decode(self, logits):
     """Normalised ab [..., 2] of the network's logits [..., Q]: the annealed
-    mean (or `confident_mean`) of the logits less `adjustment` * log(class weights)."""
+    mean (or `confident_mean`) of the logits less `adjustment` * log(class weights),
+    times the `scene_gate` if `scene_chroma` is set."""
     logits = logits.astype(jnp.float32)
     if self.adjustment:
       logits = logits - self.adjustment * self.log_weights
@@ -385,6 +410,8 @@ class Decoded(models.Wrapped):
       ab = confident_mean(logits, self.bins, self.temperature, self.confidence)
     else:
       ab = annealed_mean(logits, self.bins, self.temperature)
+    if self.scene_chroma:
+      ab = ab * scene_gate(logits, self.bins, self.scene_chroma)
     return ab / color.AB_SCALE
 
   def after(self, x, out):

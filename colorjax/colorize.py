@@ -299,10 +299,10 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str,
 
 
 def define_decoding_flags() -> dict:
-  """--temperature, --adjustment and --confidence, how a classification model decodes,
-  --saturation for any model and --hint_spread, --hint_lightness and
-  --hint_reach for a hint model (by default as its checkpoint stores), for
-  the commands that load a model."""
+  """--temperature, --adjustment, --confidence and --scene_chroma, how a
+  classification model decodes, --saturation for any model and --hint_spread,
+  --hint_lightness and --hint_reach for a hint model (by default as its
+  checkpoint stores), for the commands that load a model."""
   return {
       'temperature': flags.DEFINE_float(
           'temperature', None, 'Annealed-mean temperature of a classification '
@@ -316,6 +316,11 @@ def define_decoding_flags() -> dict:
           "(default: its run's, 0: off): k > 0 keeps the temperature's vivid "
           'colour where the network is sure (weight min(1, k * max p)) and its '
           'mean colour where it is not.'),
+      'scene_chroma': flags.DEFINE_float(
+          'scene_chroma', None, 'Scene gate of a classification model '
+          "(default: its run's, 0: off): c > 0 keeps the share min(1, m / c) of a "
+          "photo's colour, m the mean chroma (LAB) of the network's mean colours "
+          'over the photo, so scenes it expects nearly neutral stay nearly gray.'),
       'saturation': flags.DEFINE_float(
           'saturation', None, "Chroma gain on any model's colours (default: "
           "its checkpoint's, 1); above 1 is more colourful, at some PSNR."),
@@ -334,7 +339,8 @@ def define_decoding_flags() -> dict:
 def decoding_settings(args) -> dict:
   """The values of `define_decoding_flags`' flags, as `inference.load_model` takes them."""
   return {k: getattr(args, k).value for k in
-          ('temperature', 'adjustment', 'confidence', 'saturation') + hints_lib.PROPAGATION_KEYS}
+          ('temperature', 'adjustment', 'confidence', 'scene_chroma', 'saturation')
+          + hints_lib.PROPAGATION_KEYS}
 
 
 def _define_flags():

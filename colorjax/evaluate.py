@@ -306,6 +306,7 @@ def main(argv, args):
               'temperature': getattr(model, 'temperature', None),
               'adjustment': getattr(model, 'adjustment', None),
               'confidence': getattr(model, 'confidence', None),
+              'scene_chroma': getattr(model, 'scene_chroma', None),
               'saturation': getattr(model, 'saturation', 1.0),
               'hint_propagation': getattr(model, 'settings', None),
               'skipped': len(skipped), 'skipped_images': dict(skipped),

@@ -18,7 +18,8 @@ from colorjax import tasks
 
 def load_model(path: str, *, dtype=None, temperature: float | None = None,
                adjustment: float | None = None, confidence: float | None = None,
-               saturation: float | None = None, **propagation):
+               scene_chroma: float | None = None, saturation: float | None = None,
+               **propagation):
   """The network and variables of a checkpoint, ready for inference.
 
   Args:
@@ -29,6 +30,8 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
     adjustment: logit adjustment of a classification model (default: its
       stored config's); see `classification.Decoded`.
     confidence: confidence weighting of a classification model (default: its
+      stored config's, 0: off); see `classification.Decoded`.
+    scene_chroma: the scene gate of a classification model (default: its
       stored config's, 0: off); see `classification.Decoded`.
     saturation: chroma gain on the ab of either head (default: its stored
       config's, 1); see `tasks.base.Saturated`.
@@ -47,7 +50,7 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       state)
   model = tasks.inference_model(config, dtype=dtype or jax.numpy.float32,
                                 temperature=temperature, adjustment=adjustment,
-                                confidence=confidence,
+                                confidence=confidence, scene_chroma=scene_chroma,
                                 saturation=saturation, **propagation)
   variables = {'params': state['params'], 'batch_stats': state['batch_stats']}
   return model, variables, {'step': int(state['step']), 'config': config,
@@ -56,16 +59,16 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
 
 def export(path: str, destination: str, *, bfloat16: bool = False,
            temperature: float | None = None, adjustment: float | None = None,
-           confidence: float | None = None, saturation: float | None = None,
-           **propagation) -> str:
+           confidence: float | None = None, scene_chroma: float | None = None,
+           saturation: float | None = None, **propagation) -> str:
   """Writes a checkpoint's inference part (params, batch_stats, step, config)
   to `destination`, a folder that `load_model` reads like a step directory.
 
   Drops the optimiser state (twice the parameters' size) and, for a GAN run,
   the discriminator. With bfloat16, floating-point arrays are stored in
   bfloat16 (half the size); `load_model` computes in float32 all the same.
-  A classification model's `temperature`, `adjustment` and `confidence`, and any model's
-  `saturation`, and a hint-conditioned model's propagation (hint_spread,
+  A classification model's `temperature`, `adjustment`, `confidence` and
+  `scene_chroma`, any model's `saturation`, and a hint-conditioned model's propagation (hint_spread,
   hint_lightness, hint_reach), when given, become its stored defaults (e.g.
   those `colorjax.tune` chose).
 
@@ -76,6 +79,7 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   task = tasks.of(config)
   settings = {k: float(v) for k, v in (('temperature', temperature),
               ('adjustment', adjustment), ('confidence', confidence),
+              ('scene_chroma', scene_chroma),
               ('saturation', saturation)) if v is not None}
   unusable = sorted(set(settings) - set(task.decoding))
   if unusable:

@@ -4,7 +4,8 @@
       --out=runs/unet_classification/tune --export=runs/unet_classification_tuned
 
 For a classification model, scores every combination of --adjustments,
---temperatures and --confidences (see `classification.Decoded`); for a
+--temperatures, --confidences and --scene_chromas (see
+`classification.Decoded`); for a
 regression model, every --saturations (a chroma gain on its ab; see
 `tasks.base.Saturated`). Scores come from colorjax.evaluate's code on
 --data, by default the run's own eval split (for a folder source, the photos
@@ -79,15 +80,17 @@ def _task_settings(setting: dict) -> dict:
 
 
 def settings_grid(config: dict, adjustments, temperatures, saturations,
-                  confidences=(0.0,), propagations=None) -> list[dict]:
+                  confidences=(0.0,), propagations=None,
+                  scene_chromas=(0.0,)) -> list[dict]:
   """The settings to score, as the model's task tunes: adjustment x
-  temperature x confidence for a classification model, the saturations for
+  temperature x confidence x scene chroma for a classification model, the saturations for
   the others, each x each of `propagations` ({hint_spread, hint_lightness,
   hint_reach}; see `hints.propagate`), which only a hint-conditioned model
   takes (`tasks.inference_model` refuses them for another)."""
   grid = tasks.of(config).tuning_grid(adjustments=adjustments,
                                       temperatures=temperatures,
                                       confidences=confidences,
+                                      scene_chromas=scene_chromas,
                                       saturations=saturations)
   if not propagations or (propagations == [{'hint_spread': 0.0}] and not hints.enabled(config)):
     return grid  # A plain model's rows name no propagation unless one is asked for.
@@ -204,7 +207,8 @@ def choose(rows: list[dict], min_gain_db: float = 0.0,
 
 def format_row(row: dict) -> str:
   setting = ' '.join(f'{k} {row[k]:<5g}'
-                     for k in ('adjustment', 'temperature', 'confidence', 'saturation')
+                     for k in ('adjustment', 'temperature', 'confidence', 'scene_chroma',
+                               'saturation')
                      + hints.PROPAGATION_KEYS
                      if k in row and not (k == 'saturation' and 'adjustment' in row))
   line = (f'{setting} PSNR {row["psnr"]:.2f} dB (gray {row["gray_psnr"]:.2f}), colourfulness '
@@ -232,6 +236,9 @@ def _define_flags():
                                      'Annealed-mean temperatures to try.'),
       confidences=flags.DEFINE_list('confidences', ['0'], 'Confidence weightings to try '
                                     '(0: off; see classification.Decoded).'),
+      scene_chromas=flags.DEFINE_list('scene_chromas', ['0'], 'Scene gates to try (0: off; '
+                                      'the mean chroma, LAB units, below which a photo '
+                                      'fades towards gray; see classification.Decoded).'),
       saturations=flags.DEFINE_list('saturations', ['1', '1.1', '1.2', '1.3', '1.4', '1.5'],
                                     "Chroma gains to try (a regression model's setting)."),
       hint_spreads=flags.DEFINE_list(
@@ -287,6 +294,7 @@ def main(argv, args) -> int:
   temperatures = numbers(args.temperatures.value, 'temperatures')
   saturations = numbers(args.saturations.value, 'saturations')
   confidences = numbers(args.confidences.value, 'confidences')
+  scene_chromas = numbers(args.scene_chromas.value, 'scene_chromas')
   if args.hints.value < 0:
     raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
@@ -295,7 +303,7 @@ def main(argv, args) -> int:
                                   numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
                                   numbers(args.hint_reaches.value, 'hint_reaches'))
   settings = settings_grid(info['config'], adjustments, temperatures, saturations,
-                           confidences, propagations)
+                           confidences, propagations, scene_chromas)
   for setting in settings:  # One sentence for a bad value, before any scoring.
     tasks.inference_model(info['config'], **setting)
   resolution = colorize.parse_resolution(args.resolution.value, info['config'])
@@ -308,7 +316,8 @@ def main(argv, args) -> int:
   if args.export.value:
     inference.export(path, args.export.value, temperature=choice.get('temperature'),
                       adjustment=choice.get('adjustment'),
-                      confidence=choice.get('confidence'), saturation=choice['saturation'],
+                      confidence=choice.get('confidence'),
+                      scene_chroma=choice.get('scene_chroma'), saturation=choice['saturation'],
                       **{k: choice.get(k) for k in hints.PROPAGATION_KEYS})
   os.makedirs(args.out.value, exist_ok=True)
   record = {'choice': choice, 'rule': rule, 'rows': rows, 'settings': {

@@ -81,6 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.classification.temperature = 0.38  # Annealed-mean temperature at inference (1: mean, 0: mode).
   config.classification.adjustment = 0.0  # Logit adjustment at inference: share of the rebalancing bias removed (0: paper, 1: all).
   config.classification.confidence = 0.0  # Confidence weighting at inference (0: off); see classification.Decoded.
+  config.classification.scene_chroma = 0.0  # Scene gate at inference (0: off); see classification.Decoded.
 
   # Adversarial training (pix2pix; configs/unet_gan.py): the model is the generator.
   config.gan = ml_collections.ConfigDict()

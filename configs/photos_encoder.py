@@ -84,7 +84,7 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 
 from configs import photos_unet
 
-VARIANTS = ('classification', 'classification_neutral', 'unet', 'hints', 'hints_continued', 'hints_finetune',
+VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long', 'unet', 'hints', 'hints_continued', 'hints_finetune',
             'gpu_classification', 'gpu_hints')
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
@@ -115,10 +115,10 @@ def get_config(variant: str = 'classification'):
   if 'hints' in variant:
     config.hints.enabled = True
     config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
-  if variant == 'classification_neutral':
+  if variant.startswith('classification_neutral'):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
-    config.num_train_steps = 4_000
+    config.num_train_steps = 8_000 if variant.endswith('_long') else 4_000
   if variant == 'hints':
     config.num_train_steps = 9_000
   if variant == 'hints_continued':

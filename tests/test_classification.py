@@ -223,6 +223,35 @@ def test_confidence_keeps_the_vivid_colour_where_the_network_is_sure():
     classification.Decoded(_FixedLogits(logits), bins, 0.38, confidence=-1.0)
 
 
+def test_scene_gate_fades_photos_the_network_expects_nearly_neutral():
+  bins = classification.ab_bins()
+  rng = np.random.default_rng(5)
+  logits = rng.normal(size=(3, 4, 5, 261))
+  logits[0, ..., int(np.argmin(np.linalg.norm(bins, axis=-1)))] += 8.0  # Faint mean colours.
+  logits[1, ..., int(np.argmax(bins[:, 0]))] += 30.0  # Sure of a vivid red.
+  weights = rng.uniform(0.2, 5.0, 261)
+  decode = lambda scene_chroma: np.asarray(classification.Decoded(
+      _FixedLogits(jnp.asarray(logits, jnp.float32)), bins, 0.38, adjustment=0.5,
+      class_weights=weights.astype(np.float32), scene_chroma=scene_chroma).apply({}, None)) * 128
+  # A float64 reference: each photo's share min(1, m / c), m the mean chroma of
+  # its pixels' mean colours under the adjusted distribution.
+  adjusted = logits - 0.5 * np.log(weights)
+  p = np.exp(adjusted - adjusted.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  m = np.linalg.norm(p @ bins, axis=-1).mean(axis=(1, 2))
+  assert m[0] < 5 and m[1] > 40  # The photos the test means to build.
+  ungated = decode(0.0)
+  for c in (2.0, 10.0, 30.0):
+    share = np.minimum(1.0, m / c)[:, None, None, None]
+    np.testing.assert_allclose(decode(c), share * ungated, atol=1e-2)
+  np.testing.assert_allclose(decode(10.0)[1], ungated[1], atol=1e-2)  # Vivid: kept.
+  assert np.abs(decode(10.0)[0]).max() < 0.5 * np.abs(ungated[0]).max()  # Faint: fades.
+  with pytest.raises(ValueError, match='scene chroma must be 0 .off. or more'):
+    classification.Decoded(_FixedLogits(logits), bins, 0.38, scene_chroma=-1.0)
+  with pytest.raises(ValueError, match='needs logits'):
+    classification.scene_gate(jnp.zeros((4, 261)), bins, 10.0)
+
+
 def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():
   from colorjax import tune
   row = lambda a, psnr, cf: {'adjustment': a, 'temperature': 0.38, 'psnr': psnr,
@@ -312,14 +341,14 @@ def test_classification_run_is_evaluated_and_colorized_like_any_other(tmp_path, 
   # Tuning on the run's own held-out photos; the export decodes as chosen.
   result = run_module(['colorjax.tune', f'--checkpoint={workdir}', f'--out={tmp_path}/tune',
                        '--adjustments=0,1', '--temperatures=0.38', '--confidences=0,2',
-                       '--min_gain_db=-99', f'--export={tmp_path}/tuned'])
+                       '--scene_chromas=0,8', '--min_gain_db=-99', f'--export={tmp_path}/tuned'])
   record = json.load(open(f'{tmp_path}/tune/tune.json'))
-  assert len(record['rows']) == 4 and 0 < record['settings']['images'] < 24
+  assert len(record['rows']) == 8 and 0 < record['settings']['images'] < 24
   assert 'chosen' in result.stdout
   tuned, _, _ = inference.load_model(f'{tmp_path}/tuned')
-  assert (tuned.adjustment, tuned.temperature, tuned.confidence) == (
+  assert (tuned.adjustment, tuned.temperature, tuned.confidence, tuned.scene_chroma) == (
       record['choice']['adjustment'], record['choice']['temperature'],
-      record['choice']['confidence'])
+      record['choice']['confidence'], record['choice']['scene_chroma'])
 
 
 def test_prior_command_counts_any_source_and_training_reuses_the_file(tmp_path, photo_folder):

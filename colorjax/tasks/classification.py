@@ -23,7 +23,7 @@ from colorjax.tasks import base
 class Classification(base.Task):
   """config.model.head = 'classification'."""
   name = 'classification'
-  decoding = ('temperature', 'adjustment', 'confidence', 'saturation')
+  decoding = ('temperature', 'adjustment', 'confidence', 'scene_chroma', 'saturation')
 
   def create_model(self, config, *, dtype=jnp.float32, axis_name=None):
     return models.from_config(config['model'], dtype=dtype, axis_name=axis_name,
@@ -58,10 +58,11 @@ class Classification(base.Task):
   def store_decoding(self, record, settings):
     super().store_decoding(record, settings)
     record['classification'].update(
-        {k: float(settings[k]) for k in ('temperature', 'adjustment', 'confidence')
+        {k: float(settings[k]) for k in ('temperature', 'adjustment', 'confidence', 'scene_chroma')
          if k in settings})
 
-  def _decoded(self, config, net, temperature, adjustment, confidence, class_weights):
+  def _decoded(self, config, net, temperature, adjustment, confidence, scene_chroma,
+               class_weights):
     cls = config['classification']
     if temperature is None:
       temperature = cls['temperature']
@@ -69,22 +70,24 @@ class Classification(base.Task):
       adjustment = cls.get('adjustment', 0.0)  # 0 for runs that predate it.
     if confidence is None:
       confidence = cls.get('confidence', 0.0)  # Likewise.
+    if scene_chroma is None:
+      scene_chroma = cls.get('scene_chroma', 0.0)  # Likewise.
     if class_weights is None:
       class_weights = cls.get('class_weights') or None
     return classification.Decoded(net, classification.ab_bins(), temperature,
                                   adjustment=adjustment, confidence=confidence,
-                                  class_weights=class_weights)
+                                  scene_chroma=scene_chroma, class_weights=class_weights)
 
   def decoder(self, config, *, temperature=None, adjustment=None, confidence=None,
-              saturation: float = 1.0, class_weights=None):
+              scene_chroma=None, saturation: float = 1.0, class_weights=None):
     decoded = self._decoded(config, None, temperature, adjustment, confidence,
-                            class_weights)
+                            scene_chroma, class_weights)
     return lambda logits: base.saturate(decoded.decode(logits), saturation)
 
   def inference_model(self, config, *, dtype=jnp.float32,
                       temperature: float | None = None, adjustment: float | None = None,
-                      confidence: float | None = None, saturation: float | None = None,
-                      class_weights=None):
+                      confidence: float | None = None, scene_chroma: float | None = None,
+                      saturation: float | None = None, class_weights=None):
     """The network decoded to normalised ab.
 
     Args:
@@ -93,19 +96,24 @@ class Classification(base.Task):
         `classification.Decoded`.
       confidence: the confidence weighting (default: the config's, 0: off);
         see `classification.Decoded`.
+      scene_chroma: the scene gate (default: the config's, 0: off); see
+        `classification.Decoded`.
       saturation: chroma gain on the decoded ab (default: the config's, 1).
       class_weights: the rebalancing weights the network trained with
         (default: those its checkpoint stores in the config).
     """
     saturation = base.stored_saturation(config, saturation)
     net = self._decoded(config, self.create_model(config, dtype=dtype),
-                        temperature, adjustment, confidence, class_weights)
+                        temperature, adjustment, confidence, scene_chroma, class_weights)
     return net if saturation == 1 else base.Saturated(net, saturation)
 
-  def tuning_grid(self, *, adjustments, temperatures, confidences=(0.0,), **unused):
+  def tuning_grid(self, *, adjustments, temperatures, confidences=(0.0,),
+                  scene_chromas=(0.0,), **unused):
     del unused
-    return [{'adjustment': a, 'temperature': t, 'confidence': c, 'saturation': 1.0}
-            for a in adjustments for t in temperatures for c in confidences]
+    return [{'adjustment': a, 'temperature': t, 'confidence': c, 'scene_chroma': g,
+             'saturation': 1.0}
+            for a in adjustments for t in temperatures for c in confidences
+            for g in scene_chromas]
 
 
 TASK = Classification()
