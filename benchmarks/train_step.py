@@ -3,8 +3,6 @@
   python benchmarks/train_step.py                        # the full matrix, for a GPU
   python benchmarks/train_step.py --torch=eager,amp,compile
   python benchmarks/train_step.py --cases=cnn:32:8,unet:32:8 --dtypes=fp32 --steps=3   # a CPU
-  python benchmarks/train_step.py --cases=encoder_unet:96:16 --dtypes=fp32 --cpu_devices=2 \
-      --torch=eager,amp   # 2 CPU cores as 2 JAX devices, as config.cpu_devices trains
 
 Measures the path training runs: a uint8 RGB batch, LAB conversion on the
 device, the network, the MSE loss, Adam, inside the shard_map data-parallel
@@ -26,7 +24,6 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from colorjax import parallel  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -44,10 +41,6 @@ _TORCH = flags.DEFINE_string(
 _PEAK = flags.DEFINE_float(
     'peak_tflops', 0.0, 'Dense bf16 peak of the device for the fraction of peak; '
     '0: 790 on an H200 (measured, ../shared/ANCHORS.md), none elsewhere.')
-_CPU_DEVICES = flags.DEFINE_integer(
-    'cpu_devices', 0, 'Without an accelerator, the CPU as this many JAX devices, each '
-    'taking its slice of the batch on its own thread, as config.cpu_devices trains '
-    '(0: one device; see parallel.split_cpu). The environment records the count.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results/train_step.json', 'Where to write JSON.')
 
 _MEASURED_PEAKS = {'NVIDIA H200': 790.0}  # bf16 TFLOP/s, ../shared/ANCHORS.md.
@@ -117,7 +110,6 @@ def run_torch(mode: str, model: str, size: int, batch: int, step_flops: float) -
 
 def main(argv):
   del argv
-  parallel.split_cpu(_CPU_DEVICES.value)
   rows, environment = [], common.environment()
 
   def add(row):  # Written as it comes, so a run cut short keeps its rows.

@@ -16,7 +16,6 @@ from ml_collections import config_flags
 
 from colorjax import command
 from colorjax import distributed
-from colorjax import parallel
 from colorjax import train
 from colorjax import errors
 
@@ -47,7 +46,6 @@ def default_workdir(config_path: str) -> str:
 def main(argv):
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
-  parallel.split_cpu(_CONFIG.value.get('cpu_devices', 0))
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                          _PROCESS_ID.value, _START_TIMEOUT.value)
   if jax.process_index() > 0:  # Process 0 speaks for all.

@@ -12,23 +12,6 @@ import jax
 AXIS = 'data'  # Name of the mesh axis the batch is split over.
 
 
-def split_cpu(count: int) -> None:
-  """Makes this process's CPU `count` JAX devices (config.cpu_devices), so
-  that the data-parallel step runs `count` slices of each batch side by side,
-  one thread each. XLA:CPU computes most convolutions on one thread, so on a
-  machine without an accelerator this is what puts a second core to work:
-  with 2 devices on 2 cores the encoder U-Net's step ran 13% faster (RESULTS.md,
-  "Speed on a CPU"), with the same result, since the step averages over the
-  devices. It changes nothing where an accelerator is JAX's default backend.
-  0 or 1 keep JAX's one CPU device. Call it before JAX first uses a backend.
-
-  Raises:
-    RuntimeError: JAX's backends are already running.
-  """
-  if count > 1:
-    jax.config.update('jax_num_cpu_devices', count)
-
-
 def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
   """A one-axis mesh (AXIS) over every device of every process, or over the
   first `num_devices` of them (e.g. one device of a simulated eight)."""

@@ -17,7 +17,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.global_batch_size = 64  # Images per step over all devices; a multiple of the device count.
   config.loss = 'mse'  # Regression head: 'mse' (the seed's) or 'l1', on normalised ab.
   config.half_precision = False  # bfloat16 computation with float32 parameters.
-  config.cpu_devices = 0  # Without an accelerator: the CPU as this many JAX devices, side by side (0: one); see parallel.split_cpu.
   config.log_every_steps = 100  # Steps between console/TensorBoard training lines (0: last only).
   config.eval_every_steps = 2_500  # Steps between evaluations (0: last only; -1: none, e.g. when colorjax.evaluate follows).
   config.checkpoint_every_steps = 2_500  # Steps between checkpoints (0: last only).

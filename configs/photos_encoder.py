@@ -110,7 +110,6 @@ def get_config(variant: str = 'classification'):
   config.log_every_steps = 50
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 250
-  config.cpu_devices = 2  # The 2 cores as 2 devices, side by side (parallel.split_cpu).
   if 'classification' in variant:
     config.model.head = 'classification'
   if 'hints' in variant:
@@ -133,7 +132,6 @@ def get_config(variant: str = 'classification'):
     config.opt.learning_rate = 5e-4
     config.opt.warmup_steps = 100
   if variant.startswith('gpu'):
-    config.cpu_devices = 0
     config.global_batch_size = 32
     config.eval.batch_size = 32
     config.half_precision = True

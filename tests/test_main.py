@@ -196,17 +196,6 @@ def test_eight_devices_give_the_same_parameters_as_one(tmp_path, photo_folder, v
   assert not np.allclose(states[1]['params']['head']['kernel'], 0)
 
 
-def test_cpu_devices_run_the_step_side_by_side_with_the_same_parameters(tmp_path, photo_folder):
-  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
-  run_module(_command('regression', one, photo_folder, 2))
-  result = run_module(_command('regression', two, photo_folder, 2) + ['--config.cpu_devices=2'])
-  assert 'CpuDevice(id=1)' in result.stderr  # The command's log names both devices.
-  _assert_same_state(_state(two, 2)['params'], _state(one, 2)['params'], atol=2e-5)
-  result = run_module(_command('regression', str(tmp_path / 'three'), photo_folder, 2)
-                      + ['--config.cpu_devices=3'], check=False)  # 8 images over 3.
-  assert result.returncode == 1 and 'multiple of the device count (3)' in result.stderr
-
-
 def test_user_mistakes_exit_non_zero_with_one_clear_sentence(tmp_path, photo_folder):
   cases = [
       (['--config.global_batch_size=0'], 'config.global_batch_size (0) must be a positive multiple'),
