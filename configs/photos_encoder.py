@@ -4,6 +4,8 @@
       --workdir=runs/encoder_classification
   python -m colorjax.main --config=configs/photos_encoder.py:classification_neutral \\
       --workdir=runs/encoder_classification_neutral
+  python -m colorjax.main --config=configs/photos_encoder.py:classification_neutral_long \\
+      --workdir=runs/encoder_classification_neutral_long
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_continued \\
@@ -42,6 +44,14 @@ Variants:
                   below gray; the bundle -0.56, -5.94 and 50%), +0.64 /
                   +0.98 / +0.44 dB on Kodak24 / CBSD68 / McMaster18 at 26 /
                   27 / 11% of the truth's colourfulness; not bundled;
+  classification_neutral_long  the same for 8,000 steps (113 minutes on 2
+                  CPU cores, 2026-12-04). Measured (RESULTS.md "Twice as
+                  long, and a scene gate"): the held-out rule chose
+                  adjustment 1.2, T 0.6, scene gate 6: +0.93 dB over gray
+                  on the 246 held-out photos (the neutral scenes -0.45,
+                  24% of photos below gray), +0.90 / +0.84 / +0.52 dB on
+                  Kodak24 / CBSD68 / McMaster18 at 22 / 25 / 10% of the
+                  truth's colourfulness; not bundled;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
@@ -84,7 +94,8 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 
 from configs import photos_unet
 
-VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long', 'unet', 'hints', 'hints_continued', 'hints_finetune',
+VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long', 'unet',
+            'hints', 'hints_continued', 'hints_finetune',
             'gpu_classification', 'gpu_hints')
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
