@@ -68,9 +68,9 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   the discriminator. With bfloat16, floating-point arrays are stored in
   bfloat16 (half the size); `load_model` computes in float32 all the same.
   A classification model's `temperature`, `adjustment`, `confidence` and
-  `scene_chroma`, any model's `saturation`, and a hint-conditioned model's propagation (hint_spread,
-  hint_lightness, hint_reach), when given, become its stored defaults (e.g.
-  those `colorjax.tune` chose).
+  `scene_chroma`, any model's `saturation`, and a hint-conditioned model's
+  propagation (hint_spread, hint_lightness, hint_reach), when given, become
+  its stored defaults (e.g. those `colorjax.tune` chose).
 
   Raises:
     ValueError: decoding settings for a regression model, or ones it cannot use.

@@ -57,9 +57,8 @@ class Classification(base.Task):
 
   def store_decoding(self, record, settings):
     super().store_decoding(record, settings)
-    record['classification'].update(
-        {k: float(settings[k]) for k in ('temperature', 'adjustment', 'confidence', 'scene_chroma')
-         if k in settings})
+    record['classification'].update(  # The base class stores the saturation.
+        {k: float(settings[k]) for k in self.decoding if k != 'saturation' and k in settings})
 
   def _decoded(self, config, net, temperature, adjustment, confidence, scene_chroma,
                class_weights):
