@@ -5,9 +5,8 @@
 
 For a classification model, scores every combination of --adjustments,
 --temperatures, --confidences and --scene_chromas (see
-`classification.Decoded`); for a
-regression model, every --saturations (a chroma gain on its ab; see
-`tasks.base.Saturated`). Scores come from colorjax.evaluate's code on
+`classification.Decoded`); for a regression model, every --saturations (a
+chroma gain on its ab; see `tasks.base.Saturated`). Scores come from colorjax.evaluate's code on
 --data, by default the run's own eval split (for a folder source, the photos
 held out from training; for TFDS its eval split, so pass a validation set
 with --data), and chooses the most colourful setting whose mean PSNR stays above the gray
@@ -83,8 +82,8 @@ def settings_grid(config: dict, adjustments, temperatures, saturations,
                   confidences=(0.0,), propagations=None,
                   scene_chromas=(0.0,)) -> list[dict]:
   """The settings to score, as the model's task tunes: adjustment x
-  temperature x confidence x scene chroma for a classification model, the saturations for
-  the others, each x each of `propagations` ({hint_spread, hint_lightness,
+  temperature x confidence x scene chroma for a classification model, the
+  saturations for the others, each x each of `propagations` ({hint_spread, hint_lightness,
   hint_reach}; see `hints.propagate`), which only a hint-conditioned model
   takes (`tasks.inference_model` refuses them for another)."""
   grid = tasks.of(config).tuning_grid(adjustments=adjustments,
