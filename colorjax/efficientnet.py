@@ -145,9 +145,11 @@ class EfficientNetLite(nn.Module):
   momentum: float = 0.9  # BatchNorm running-average momentum in training.
 
   @nn.compact
-  def __call__(self, x, *, train: bool, stem_extra=None):
+  def __call__(self, x, *, train: bool, stem_extra=None, stage_extras=None):
     """stem_extra: added to the stem convolution's output before its
-    BatchNorm (a hint side branch; see `models.EncoderUNet`)."""
+    BatchNorm; stage_extras: {stage: array} added to those stages' outputs,
+    so the blocks after them read it (hint side branches; see
+    `models.EncoderUNet`)."""
     frozen = self.frozen_norm or not train
     norm = functools.partial(nn.BatchNorm, use_running_average=frozen,
                              momentum=self.momentum, epsilon=BN_EPSILON,
@@ -163,6 +165,8 @@ class EfficientNetLite(nn.Module):
         x = MBConv(out, kernel, stride if r == 0 else 1, expansion, norm,
                    dtype=self.dtype, name=f'block{index}')(x)
         index += 1
+      if stage_extras and stage in stage_extras:
+        x = x + stage_extras[stage].astype(x.dtype)
       if stage in FEATURE_STAGES:
         features.append(x)
     if not self.num_classes:

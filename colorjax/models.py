@@ -211,7 +211,10 @@ class EncoderUNet(nn.Module):
   full-resolution path and, through a side branch initialised at zero, the
   encoder's stem (added before its BatchNorm): at the start of training the
   pretrained encoder sees exactly the gray photo. With `hint_decoder` they
-  also enter every decoder level (`HintGuide`, zero at first). Inputs of any size work:
+  also enter every decoder level (`HintGuide`, zero at first); with
+  `hint_encoder`, the outputs of the encoder stages at strides 2, 4, 8 and
+  16 (zero at first too), so that the deeper encoder stages, not only the
+  decoder, can carry a hint's colour to the region it belongs to. Inputs of any size work:
   padded (edge values) to a multiple of 32, cropped back. The ImageNet
   weights of the encoder are loaded by `with_pretrained_encoder`; its
   parameters are those of efficientnet.EfficientNetLite(num_classes=0) under
@@ -222,6 +225,7 @@ class EncoderUNet(nn.Module):
   norm: str = 'batch'  # Decoder normalisation, one of NORMS.
   frozen_encoder_norm: bool = False  # Keep the encoder's ImageNet BatchNorm statistics.
   hint_decoder: bool = False  # Hints also into every decoder level (`HintGuide`).
+  hint_encoder: bool = False  # Hints also into the encoder's stages at strides 2-16.
   dtype: Dtype = jnp.float32
   axis_name: str | None = None
   num_logits: int = 0
@@ -235,15 +239,21 @@ class EncoderUNet(nn.Module):
                        f'not {tuple(self.decoder_widths)}.')
     height, width = x.shape[-3:-1]
     x = jnp.pad(x, ((0, 0), (0, -height % 32), (0, -width % 32), (0, 0)), mode='edge')
-    hint_stem = None
+    hint_stem, hint_stages = None, None
     if x.shape[-1] > 1:  # Colour hints: a side branch into the stem, zero at first.
       hint_stem = Conv(efficientnet.STEM, (3, 3), strides=2, padding='SAME',
                        kernel_init=nn.initializers.zeros_init(), dtype=self.dtype,
                        name='hint_stem')(x[..., 1:].astype(self.dtype))
+      if self.hint_encoder:
+        stages = efficientnet.FEATURE_STAGES[:-1]  # Strides 2, 4, 8, 16.
+        guide = HintGuide(efficientnet.feature_channels(self.encoder)[:-1],
+                          strides=(2, 4, 8, 16), dtype=self.dtype, name='hint_encoder')
+        hint_stages = {stage: guide(x[..., 1:], i) for i, stage in enumerate(stages)}
     features = efficientnet.EfficientNetLite(
         self.encoder, num_classes=0, dtype=self.dtype, axis_name=self.axis_name,
         frozen_norm=self.frozen_encoder_norm, name='encoder')(
-            encoder_input(x[..., :1]), train=train, stem_extra=hint_stem)
+            encoder_input(x[..., :1]), train=train, stem_extra=hint_stem,
+            stage_extras=hint_stages)
     block = lambda w, convs, name: _ConvBlock(w, self.norm, self.dtype, self.axis_name,
                                               convs=convs, name=name)
     full = block(self.decoder_widths[-1], 1, 'full_res')(x.astype(self.dtype), train=train)
@@ -265,14 +275,15 @@ class EncoderUNet(nn.Module):
 
 
 class HintGuide(nn.Module):
-  """Colour hints (ab, mask) for each level of `EncoderUNet`'s decoder: the
-  hints pooled to the level's stride (32 at the bottleneck, then 16, 8, 4,
-  2, 1: the mean hint colour where there is one, and the share of the cell
-  hinted) through a 1x1 convolution initialised at zero, added to the
-  level's features. The decoder can then spread a hint's colour at every
-  scale without the pretrained encoder having to learn to carry it; at the
-  start of training nothing changes."""
-  widths: Sequence[int]  # Features at strides 32, 16, 8, 4, 2, 1.
+  """Colour hints (ab, mask) for each level of `EncoderUNet`'s decoder (or
+  encoder): the hints pooled to the level's stride (by default 32 at the
+  bottleneck, then 16, 8, 4, 2, 1: the mean hint colour where there is one,
+  and the share of the cell hinted) through a 1x1 convolution initialised
+  at zero, added to the level's features. The decoder can then spread a
+  hint's colour at every scale without the pretrained encoder having to
+  learn to carry it; at the start of training nothing changes."""
+  widths: Sequence[int]  # Features at each level's stride.
+  strides: Sequence[int] = (32, 16, 8, 4, 2, 1)
   dtype: Dtype = jnp.float32
 
   def setup(self):
@@ -280,7 +291,7 @@ class HintGuide(nn.Module):
                         name=f'level{i}') for i, w in enumerate(self.widths)]
 
   def __call__(self, hint, level: int):
-    stride = 32 >> level
+    stride = self.strides[level]
     b, h, w, _ = hint.shape
     cells = hint.reshape(b, h // stride, stride, w // stride, stride, -1).mean((2, 4))
     ab, share = cells[..., :2], cells[..., 2:3]
@@ -322,6 +333,7 @@ def _encoder_unet(model_config, dtype, axis_name, num_logits):
                      norm=model_config['norm'],
                      frozen_encoder_norm=model_config['frozen_encoder_norm'],
                      hint_decoder=model_config.get('hint_decoder', False),
+                     hint_encoder=model_config.get('hint_encoder', False),
                      dtype=dtype, axis_name=axis_name, num_logits=num_logits)
 
 

@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.decoder_widths = (128, 64, 48, 32, 16)  # encoder_unet decoder channels at strides 16, 8, 4, 2, 1.
   config.model.frozen_encoder_norm = False  # encoder_unet: keep the encoder's ImageNet BatchNorm statistics in training.
   config.model.hint_decoder = True  # encoder_unet with hints: hints also into every decoder level (models.HintGuide).
+  config.model.hint_encoder = False  # encoder_unet with hints: hints also into the encoder's stages at strides 2-16.
 
   config.data = ml_collections.ConfigDict()
   config.data.source = 'tfds'  # 'tfds', 'folder' or 'sample' (scikit-image's photos).

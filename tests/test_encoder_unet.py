@@ -55,32 +55,34 @@ def test_a_fresh_run_starts_from_the_imagenet_encoder():
   assert tasks.base.pretrained_start(config, model, jax.devices()[0]) is None
 
 
-def test_an_automatic_encoder_unet_becomes_a_hint_network_that_computes_the_same():
+@pytest.mark.parametrize('branch', ['hint_decoder', 'hint_encoder'])
+def test_an_automatic_encoder_unet_becomes_a_hint_network_that_computes_the_same(branch):
   """init_from's bridge (tasks.base.adapt_variables) into hints with the
-  decoder's hint guide: the new branches start at zero, so any hints leave
-  the automatic network's output unchanged until training."""
+  decoder's (or the encoder's) hint guide: the new branches start at zero,
+  so any hints leave the automatic network's output unchanged until training."""
   automatic = models.EncoderUNet(decoder_widths=(8, 8, 8, 8, 8))
-  hinted = models.EncoderUNet(decoder_widths=(8, 8, 8, 8, 8), hint_decoder=True)
+  hinted = models.EncoderUNet(decoder_widths=(8, 8, 8, 8, 8), **{branch: True})
   l = jax.random.uniform(jax.random.key(0), (2, 64, 64, 1), minval=-1)
   mask = (jax.random.uniform(jax.random.key(1), (2, 64, 64, 1)) < 0.05).astype(jnp.float32)
   hints = jnp.concatenate([l, jax.random.uniform(jax.random.key(2), (2, 64, 64, 2),
                                                  minval=-0.5, maxval=0.5) * mask, mask], -1)
   variables = jax.jit(lambda: automatic.init(jax.random.key(3), l, train=False))()
   fresh = jax.jit(lambda: hinted.init(jax.random.key(4), hints, train=False))()
-  assert 'hint_decoder' in fresh['params']
+  assert branch in fresh['params']
   adapted, changes = tasks.base.adapt_variables(variables, fresh)
-  assert 'hint_decoder as initialised' in changes
+  assert f'{branch} as initialised' in changes
   np.testing.assert_allclose(hinted.apply(adapted, hints, train=False),
                              automatic.apply(variables, l, train=False), rtol=1e-5, atol=1e-6)
-  # Once trained, a hint reaches the decoder at every level.
+  # Once trained, a hint reaches the decoder (or the encoder) at every level.
   nudged = jax.tree_util.tree_map_with_path(
-      lambda path, x: x + 0.1 if 'hint_decoder' in str(path) else x, adapted)
+      lambda path, x: x + 0.1 if branch in str(path) else x, adapted)
   assert not np.allclose(hinted.apply(nudged, hints, train=False),
                          automatic.apply(variables, l, train=False))
 
 
-def test_hints_leave_the_encoder_as_pretrained_at_the_start():
-  config = tiny_config(**SMALL, **{'hints.enabled': True})
+@pytest.mark.parametrize('hint_encoder', [False, True])
+def test_hints_leave_the_encoder_as_pretrained_at_the_start(hint_encoder):
+  config = tiny_config(**SMALL, **{'hints.enabled': True, 'model.hint_encoder': hint_encoder})
   model = train.create_model(config)
   variables = tasks.base.pretrained_start(config, model, jax.devices()[0])
   l = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1), minval=-1)
