@@ -66,7 +66,12 @@ Variants:
                   stages at strides 2, 4, 8 and 16 (model.hint_encoder,
                   zero at first), because the hints run's spreading
                   levelled off at about +3.8 dB on Kodak24 with hints
-                  reaching only the stem and the decoder;
+                  reaching only the stem and the decoder (77 minutes on 2
+                  CPU cores, 2026-12-04). Measured (RESULTS.md "Fifth
+                  attempt"): +3.81 / +5.26 dB over gray at 10 hints on
+                  Kodak24 / CBSD68 with the tuned propagation, 29.73 dB on
+                  the held-out photos: a tie with the hints run (+3.79 /
+                  +5.30, 29.71) and the bundle (29.72); not bundled;
   hints_continued the hints run trained on (config.init_from, default
                   runs/encoder_hints: every weight) for 7,000 more steps,
                   the learning rate restarted at 5e-4 with cosine decay,
