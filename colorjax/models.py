@@ -245,10 +245,11 @@ class EncoderUNet(nn.Module):
                        kernel_init=nn.initializers.zeros_init(), dtype=self.dtype,
                        name='hint_stem')(x[..., 1:].astype(self.dtype))
       if self.hint_encoder:
-        stages = efficientnet.FEATURE_STAGES[:-1]  # Strides 2, 4, 8, 16.
         guide = HintGuide(efficientnet.feature_channels(self.encoder)[:-1],
-                          strides=(2, 4, 8, 16), dtype=self.dtype, name='hint_encoder')
-        hint_stages = {stage: guide(x[..., 1:], i) for i, stage in enumerate(stages)}
+                          strides=efficientnet.FEATURE_STRIDES[:-1], dtype=self.dtype,
+                          name='hint_encoder')
+        hint_stages = {stage: guide(x[..., 1:], i)
+                       for i, stage in enumerate(efficientnet.FEATURE_STAGES[:-1])}
     features = efficientnet.EfficientNetLite(
         self.encoder, num_classes=0, dtype=self.dtype, axis_name=self.axis_name,
         frozen_norm=self.frozen_encoder_norm, name='encoder')(

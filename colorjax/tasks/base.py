@@ -170,7 +170,8 @@ def load_variables(path: str, setting: str, config, model, sharding):
   return variables
 
 
-ADAPTABLE_MODULES = ('head', 'hint_stem', 'hint_decoder', 'hint_encoder')  # Top-level modules init_from may start fresh.
+# Top-level modules init_from may start fresh.
+ADAPTABLE_MODULES = ('head', 'hint_stem', 'hint_decoder', 'hint_encoder')
 
 
 def adapt_variables(variables, fresh):
@@ -179,8 +180,8 @@ def adapt_variables(variables, fresh):
 
   `fresh` is the new network's initial variables. A hint branch the run
   lacks (`ADAPTABLE_MODULES`) starts as initialised (the encoder's
-  `hint_stem`, `hint_decoder` and `hint_encoder` at zero); a convolution that now reads more input channels
-  keeps the run's kernel for the channels it had and reads the new ones
+  `hint_stem`, `hint_decoder` and `hint_encoder` at zero); a convolution
+  that now reads more input channels keeps the run's kernel for the channels it had and reads the new ones
   (the hint ab and mask) with zero weights, so the network starts out
   computing what the run computed; a head of another size (ab against
   logits) starts as initialised. Raises ValueError for any other
