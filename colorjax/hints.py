@@ -10,7 +10,9 @@ key like every other random choice (`simulate`): the number of hints is
 geometric with p = 1/8 (about one image in eight gets none, the mean is 7;
 at most MAX_HINTS), each a square patch of side uniform in 1..9 px whose top
 left corner is drawn around the centre (Gaussian, sd a quarter of the room
-left, clipped), valued at the patch's mean true ab, as in the paper's code.
+left, clipped), valued at the patch's mean true ab, as in the paper's code;
+or, with placement 'uniform' (config.hints.placement), anywhere in the crop
+with equal chance, as evaluation places them.
 Evaluation hints (`evaluation_hints`) are N 6x6 patches at uniform random
 positions, seeded per photo, the same for every model, each count's the
 first N of one sequence. A person's hints are
@@ -36,12 +38,27 @@ from colorjax import models
 CHANNELS = 4  # l, hint a, hint b, mask.
 MAX_HINTS = 32  # P(a geometric(1/8) count above 32) = (7/8)^33, about 1.2%.
 EVAL_PATCH = 6
+PLACEMENTS = ('centre', 'uniform')  # Where training hints lie: `simulate`.
 _EVAL_DRAWS = 256  # Corners drawn per photo; a count takes the first ones (more when it asks more).
 
 
 def enabled(config) -> bool:
   """Whether a config (or a checkpoint's config dict) conditions on hints."""
   return bool((config.get('hints') or {}).get('enabled', False))
+
+
+def placement(config) -> str:
+  """Where training hints are drawn (config.hints.placement, 'centre' when
+  absent), checked.
+
+  Raises:
+    ValueError: a placement that is not one of PLACEMENTS.
+  """
+  value = (config.get('hints') or {}).get('placement', 'centre')
+  if value not in PLACEMENTS:
+    raise ValueError(f'config.hints.placement must be one of {", ".join(PLACEMENTS)}, '
+                     f'not {value!r}.')
+  return value
 
 
 def input_channels(config) -> int:
@@ -85,8 +102,9 @@ def paint(ab, tops, lefts, sizes, active):
 
 
 def simulate(key, ab, *, p: float = 1 / 8, max_size: int = 9,
-             max_hints: int = MAX_HINTS):
-  """Training hints for one image's normalised ab [h, w, 2] (see the module)."""
+             max_hints: int = MAX_HINTS, placement: str = 'centre'):
+  """Training hints for one image's normalised ab [h, w, 2] (see the module);
+  `placement`: 'centre' (the paper's) or 'uniform' (evaluation's)."""
   height, width = ab.shape[:2]
   k_count, k_size, k_top, k_left = jax.random.split(key, 4)
   uniform = jax.random.uniform(k_count, minval=jnp.finfo(jnp.float32).tiny)
@@ -95,6 +113,8 @@ def simulate(key, ab, *, p: float = 1 / 8, max_size: int = 9,
   sizes = jnp.minimum(sizes, min(height, width))
 
   def corner(k, extent):
+    if placement == 'uniform':
+      return jax.random.randint(k, (max_hints,), 0, extent - sizes + 1)
     room = (extent - sizes + 1).astype(jnp.float32)
     draw = room / 2 + room / 4 * jax.random.normal(k, (max_hints,))
     return jnp.clip(jnp.round(draw), 0, extent - sizes).astype(jnp.int32)
@@ -102,12 +122,12 @@ def simulate(key, ab, *, p: float = 1 / 8, max_size: int = 9,
   return paint(ab, corner(k_top, height), corner(k_left, width), sizes, active)
 
 
-def simulate_batch(key, ab, first: int = 0):
+def simulate_batch(key, ab, first: int = 0, placement: str = 'centre'):
   """`simulate` for each image of a batch [b, h, w, 2]: image i's key is
   fold_in(key, first + i), where `first` is the batch's position in the
   global batch, so the hints do not depend on how many devices share it."""
   keys = jax.vmap(lambda i: jax.random.fold_in(key, first + i))(jnp.arange(ab.shape[0]))
-  return jax.vmap(simulate)(keys, ab)
+  return jax.vmap(lambda k, x: simulate(k, x, placement=placement))(keys, ab)
 
 
 def evaluation_hints(ab, count: int, seed, *, size: int = EVAL_PATCH):

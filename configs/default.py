@@ -99,6 +99,7 @@ def get_config() -> ml_collections.ConfigDict:
   # with every head and with the GAN; changes only the first layer's inputs.
   config.hints = ml_collections.ConfigDict()
   config.hints.enabled = False
+  config.hints.placement = 'centre'  # Training hints: 'centre' (Gaussian, the paper's) or 'uniform' (as evaluated).
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 256  # Images per eval batch over all devices; a multiple of the device count.

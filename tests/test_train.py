@@ -71,6 +71,7 @@ def test_learning_rate_schedules():
     ({'opt.learning_rate': -1.0}, 'config.opt.learning_rate must be positive'),
     ({'opt.warmup_steps': 6}, 'config.opt.warmup_steps (6) must be'),
     ({'data.image_size': 4}, 'config.data.image_size must be at least 8'),
+    ({'hints.placement': 'edges'}, "config.hints.placement must be one of ('centre', 'uniform')"),
     ({'global_batch_size': 12}, 'config.global_batch_size (12) must be a positive multiple of the device count (8)'),
     ({'eval.batch_size': 0}, 'config.eval.batch_size (0) must be a positive multiple'),
     ({'log_every_steps': -1}, 'config.log_every_steps must be 0 (last step only) or positive'),

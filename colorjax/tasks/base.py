@@ -89,7 +89,7 @@ def model_input(config, l, ab=None, key=None, first: int = 0):
     return l
   if key is None:
     return hints.without_hints(l)
-  return hints.network_input(l, *hints.simulate_batch(key, ab, first))
+  return hints.network_input(l, *hints.simulate_batch(key, ab, first, hints.placement(config)))
 
 
 def supervised_step(state: TrainState, batch, rng, *, loss_fn: Callable,
