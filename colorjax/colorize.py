@@ -301,7 +301,7 @@ def colorize_file(colorizer: Colorizer, path: str, resolution, fmt: str,
 def define_decoding_flags() -> dict:
   """--temperature, --adjustment, --confidence and --scene_chroma, how a
   classification model decodes, --saturation for any model and --hint_spread,
-  --hint_lightness and --hint_reach for a hint model (by default as its
+  --hint_lightness, --hint_reach and --hint_method for a hint model (by default as its
   checkpoint stores), for the commands that load a model."""
   return {
       'temperature': flags.DEFINE_float(
@@ -333,7 +333,12 @@ def define_decoding_flags() -> dict:
           "pixel must be to take a hint's colour (default: its checkpoint's)."),
       'hint_reach': flags.DEFINE_float(
           'hint_reach', None, "How far the propagated colour replaces the network's "
-          "(default: its checkpoint's; higher is further).")}
+          "(default: its checkpoint's; higher is further; method affinity only)."),
+      'hint_method': flags.DEFINE_enum(
+          'hint_method', None, hints_lib.METHODS, "How hints propagate (default: its "
+          "checkpoint's, else affinity): affinity blends towards nearby hints of the "
+          "pixel's lightness; optimize solves Levin et al.'s colorization by "
+          'optimisation, the network as a prior (see hints.optimize).')}
 
 
 def decoding_settings(args) -> dict:

@@ -177,8 +177,16 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
 # and Weiss's "Colorization using Optimization" (SIGGRAPH 2004) observation,
 # that neighbouring pixels of similar lightness share a colour, carries it
 # across a whole region. `propagate` blends the network's colours towards the
-# hints' by that affinity; the network still decides wherever no hint is near.
-PROPAGATION_KEYS = ('hint_spread', 'hint_lightness', 'hint_reach')
+# hints' by that affinity (method 'affinity'), or solves Levin et al.'s
+# optimisation itself with the network's colours as a weak prior (method
+# 'optimize', `optimize`); the network still decides wherever no hint is near.
+PROPAGATION_KEYS = ('hint_spread', 'hint_lightness', 'hint_reach', 'hint_method')
+METHODS = ('affinity', 'optimize')
+_PIN = 10.0  # optimize: the weight holding hinted pixels to their hint (a neighbour's is at most 1).
+# optimize: conjugate-gradient steps. For the bundled hint model at a 128x192 working size,
+# spread 1.4 and lightness 0.02, Kodak24's PSNR at 10 hints moved 0.07 dB from 200 to 400
+# steps and 0.01 from 400 to 1,600 (2026-12-04).
+_SOLVE_STEPS = 400
 _CELLS_PER_SIGMA = 4  # Hints are pooled into square cells of sigma / 4 pixels.
 _BLOCK_ROWS = 32  # Pixels are weighed against the cells this many rows at a time.
 # Hints pooled into at most this many cells are weighed against those cells
@@ -187,8 +195,12 @@ _BLOCK_ROWS = 32  # Pixels are weighed against the cells this many rows at a tim
 _HINTED_CELLS = 128
 
 
-def propagate(x, ab, *, spread: float, lightness: float, reach: float):
+def propagate(x, ab, *, spread: float, lightness: float, reach: float,
+              method: str = 'affinity'):
   """The network's ab moved towards nearby hints of similar lightness.
+
+  With method 'optimize' this is `optimize(x, ab, spread=, lightness=)`
+  (reach unused); with 'affinity', as follows.
 
   Every pixel p takes, from the hints (pooled into cells: their mean
   position, lightness and ab, weighted by the hinted pixels they hold), the
@@ -205,6 +217,8 @@ def propagate(x, ab, *, spread: float, lightness: float, reach: float):
   Returns:
     normalised ab [batch, h, w, 2]; `ab` itself where no hint is given.
   """
+  if method == 'optimize':
+    return optimize(x, ab, spread=spread, lightness=lightness)
   height, width = x.shape[1:3]
   sigma = spread * min(height, width)
   cell = max(1, round(sigma / _CELLS_PER_SIGMA))
@@ -257,16 +271,81 @@ def propagate(x, ab, *, spread: float, lightness: float, reach: float):
   return out.astype(ab.dtype)
 
 
-def propagation_settings(config, **given) -> dict | None:
-  """The propagation a hint model infers with: the `given` settings
-  (hint_spread, hint_lightness, hint_reach; None: the stored one), else those
-  its config stores (config.hints), else none. hint_spread 0 turns it off.
+def optimize(x, ab, *, spread: float, lightness: float, steps: int = _SOLVE_STEPS):
+  """The ab u that minimises, per channel (Levin, Lischinski and Weiss 2004,
+  with the network's colours as a prior):
+
+    sum over 4-neighbours p, q of w(p, q) (u_p - u_q)^2
+      + alpha sum_p (u_p - ab_p)^2 + _PIN sum over hinted p of (u_p - hint_p)^2,
+
+  w(p, q) = exp(-(l_p - l_q)^2 / (2 lightness^2)), alpha = 1 / (spread x the
+  shorter side)^2: a hint's colour fills the region of its lightness it lies
+  in, fading to the network's colour over about spread x the shorter side
+  where lightness does not change, and hardly crossing an edge. Solved by
+  `steps` of conjugate gradients (Jacobi-preconditioned) from `ab`.
+
+  Args:
+    x: the network's input [batch, h, w, 4] (`network_input`: l, hint ab, mask).
+    ab: the network's normalised ab [batch, h, w, 2].
+    spread, lightness: see above; positive.
 
   Returns:
-    {'spread', 'lightness', 'reach'}, or None for no propagation.
+    normalised ab [batch, h, w, 2]; `ab` itself for a photo without hints.
+  """
+  l, hint, mask = x[..., :1], x[..., 1:3], x[..., 3:]
+  prior = ab.astype(jnp.float32)
+  alpha = 1.0 / (spread * min(x.shape[1:3])) ** 2
+  edge = lambda a, b: jnp.exp(-(a - b) ** 2 / (2 * lightness ** 2))
+  across, down = edge(l[:, :, 1:], l[:, :, :-1]), edge(l[:, 1:], l[:, :-1])
+  held = alpha + _PIN * mask
+
+  # What flows into each pixel from its left and right (across), or upper and lower (down) neighbour.
+  inflow_across = lambda f: jnp.pad(f, ((0, 0), (0, 0), (1, 0), (0, 0))) - jnp.pad(
+      f, ((0, 0), (0, 0), (0, 1), (0, 0)))
+  inflow_down = lambda f: jnp.pad(f, ((0, 0), (1, 0), (0, 0), (0, 0))) - jnp.pad(
+      f, ((0, 0), (0, 1), (0, 0), (0, 0)))
+
+  def system(u):  # (Laplacian + held) u.
+    return (held * u + inflow_across(across * (u[:, :, 1:] - u[:, :, :-1]))
+            + inflow_down(down * (u[:, 1:] - u[:, :-1])))
+
+  sum_across = lambda w: jnp.pad(w, ((0, 0), (0, 0), (1, 0), (0, 0))) + jnp.pad(
+      w, ((0, 0), (0, 0), (0, 1), (0, 0)))
+  sum_down = lambda w: jnp.pad(w, ((0, 0), (1, 0), (0, 0), (0, 0))) + jnp.pad(
+      w, ((0, 0), (0, 1), (0, 0), (0, 0)))
+  diagonal = held + sum_across(across) + sum_down(down)
+  dot = lambda a, b: jnp.sum(a * b, axis=(1, 2, 3), keepdims=True)
+  residual = alpha * prior + _PIN * mask * hint - system(prior)
+  direction = residual / diagonal
+  fit = dot(residual, direction)
+
+  def step(_, carry):
+    u, residual, direction, fit = carry
+    moved = system(direction)
+    rate = fit / jnp.maximum(dot(direction, moved), 1e-30)
+    u, residual = u + rate * direction, residual - rate * moved
+    new_fit = dot(residual, residual / diagonal)
+    direction = residual / diagonal + new_fit / jnp.maximum(fit, 1e-30) * direction
+    return u, residual, direction, new_fit
+
+  u = jax.lax.fori_loop(0, steps, step, (prior, residual, direction, fit))[0]
+  hinted = jnp.sum(mask, axis=(1, 2, 3), keepdims=True) > 0
+  return jnp.where(hinted, u, prior).astype(ab.dtype)
+
+
+def propagation_settings(config, **given) -> dict | None:
+  """The propagation a hint model infers with: the `given` settings
+  (hint_spread, hint_lightness, hint_reach, hint_method; None: the stored
+  one), else those its config stores (config.hints), else none. hint_spread
+  0 turns it off; a model stored without a method propagates by 'affinity'.
+
+  Returns:
+    {'spread', 'lightness', 'reach', 'method'} (`propagate`'s keywords), or
+    None for no propagation.
 
   Raises:
-    ValueError: a negative spread, or a lightness or reach that is not positive.
+    ValueError: a negative spread, a lightness or reach that is not positive,
+      or a method not in METHODS.
   """
   stored = config.get('hints') or {}
   values = {k: given.get(k) if given.get(k) is not None else stored.get(k)
@@ -282,7 +361,11 @@ def propagation_settings(config, **given) -> dict | None:
   if not (lightness > 0 and reach > 0):
     raise ValueError(f'The hint lightness and reach must be positive, not '
                      f'{lightness!r} and {reach!r}.')
-  return {'spread': spread, 'lightness': lightness, 'reach': reach}
+  method = values['hint_method'] or 'affinity'
+  if method not in METHODS:
+    raise ValueError(f'The hint propagation method must be one of {", ".join(METHODS)}, '
+                     f'not {method!r}.')
+  return {'spread': spread, 'lightness': lightness, 'reach': reach, 'method': method}
 
 
 class Propagated(models.Wrapped):

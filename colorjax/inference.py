@@ -35,7 +35,7 @@ def load_model(path: str, *, dtype=None, temperature: float | None = None,
       stored config's, 0: off); see `classification.Decoded`.
     saturation: chroma gain on the ab of either head (default: its stored
       config's, 1); see `tasks.base.Saturated`.
-    **propagation: hint_spread, hint_lightness, hint_reach of a
+    **propagation: hint_spread, hint_lightness, hint_reach, hint_method of a
       hint-conditioned model (default: its stored config's; none stored:
       off); see `hints.propagate`.
 
@@ -69,7 +69,7 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   bfloat16 (half the size); `load_model` computes in float32 all the same.
   A classification model's `temperature`, `adjustment`, `confidence` and
   `scene_chroma`, any model's `saturation`, and a hint-conditioned model's
-  propagation (hint_spread, hint_lightness, hint_reach), when given, become
+  propagation (hint_spread, hint_lightness, hint_reach, hint_method), when given, become
   its stored defaults (e.g. those `colorjax.tune` chose).
 
   Raises:
@@ -89,7 +89,7 @@ def export(path: str, destination: str, *, bfloat16: bool = False,
   task.store_decoding(config, settings)
   for key, value in propagation.items():
     if value is not None:
-      config.setdefault('hints', {})[key] = float(value)
+      config.setdefault('hints', {})[key] = value if key == 'hint_method' else float(value)
   tasks.inference_model(config)  # Checks the settings before anything is written.
   destination = os.path.abspath(destination)
   inference = {k: state[k] for k in ('params', 'batch_stats', 'step')}

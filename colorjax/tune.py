@@ -16,8 +16,9 @@ run trained on 'A,B' holds out photos of both; a setting that helps on A's
 photos can hide a loss on B's in the mean). Nothing else is tuned on, so
 figures on other sets (Kodak24, CBSD68) stay clean. A hint-conditioned model
 is scored with --hints simulated hints per photo (as colorjax.evaluate's),
-each setting also with every hint propagation of --hint_spreads x
---hint_lightnesses x --hint_reaches (see `hints.propagate`); --best_psnr
+each setting also with every hint propagation of --hint_methods x
+--hint_spreads x --hint_lightnesses (x --hint_reaches for the affinity
+method; see `hints.propagate`); --best_psnr
 chooses by PSNR alone, as for a hint model, whose colours the hints decide.
 
 Writes tune.json (every setting's scores, the choice and the run's settings)
@@ -96,11 +97,15 @@ def settings_grid(config: dict, adjustments, temperatures, saturations,
   return [{**s, **p} for s in grid for p in propagations]
 
 
-def propagation_grid(spreads, lightnesses, reaches) -> list[dict]:
-  """Every hint propagation of the given values; a spread of 0 (off) once."""
+def propagation_grid(spreads, lightnesses, reaches, methods=('affinity',)) -> list[dict]:
+  """Every hint propagation of the given values; a spread of 0 (off) once,
+  and the reaches with the affinity method only (optimize takes none)."""
   grid = [{'hint_spread': 0.0}] if 0 in spreads else []
-  return grid + [{'hint_spread': s, 'hint_lightness': l, 'hint_reach': r}
-                 for s in spreads if s != 0 for l in lightnesses for r in reaches]
+  for method in methods:
+    reach = [{'hint_reach': r} for r in reaches] if method == 'affinity' else [{}]
+    grid += [{'hint_spread': s, 'hint_lightness': l, **r, 'hint_method': method}
+             for s in spreads if s != 0 for l in lightnesses for r in reach]
+  return grid
 
 
 def score_settings(config: dict, variables, source, names, resolution, settings,
@@ -205,7 +210,7 @@ def choose(rows: list[dict], min_gain_db: float = 0.0,
 
 
 def format_row(row: dict) -> str:
-  setting = ' '.join(f'{k} {row[k]:<5g}'
+  setting = ' '.join(f'{k} {row[k]:<5}' if isinstance(row[k], str) else f'{k} {row[k]:<5g}'
                      for k in ('adjustment', 'temperature', 'confidence', 'scene_chroma',
                                'saturation')
                      + hints.PROPAGATION_KEYS
@@ -245,7 +250,10 @@ def _define_flags():
           'see colorjax.hints.propagate), each with every --hint_lightnesses and --hint_reaches.'),
       hint_lightnesses=flags.DEFINE_list('hint_lightnesses', ['0.15'],
                                          'Hint propagation lightness widths to try.'),
-      hint_reaches=flags.DEFINE_list('hint_reaches', ['1'], 'Hint propagation reaches to try.'),
+      hint_reaches=flags.DEFINE_list('hint_reaches', ['1'], 'Hint propagation reaches to '
+                                     'try (method affinity).'),
+      hint_methods=flags.DEFINE_list('hint_methods', ['affinity'], 'Hint propagation '
+                                     f'methods to try, of {", ".join(hints.METHODS)}.'),
       best_psnr=flags.DEFINE_bool('best_psnr', False, 'Choose the setting with the best '
                                   'PSNR (e.g. for a hint model, whose colours the hints '
                                   'decide) instead of the most colourful within the margins.'),
@@ -298,9 +306,14 @@ def main(argv, args) -> int:
     raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
   _, variables, info = inference.load_model(path)
+  unknown = sorted(set(args.hint_methods.value) - set(hints.METHODS))
+  if unknown:
+    raise ValueError(f'--hint_methods takes {", ".join(hints.METHODS)}, not '
+                     f'{", ".join(unknown)}.')
   propagations = propagation_grid(numbers(args.hint_spreads.value, 'hint_spreads'),
                                   numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
-                                  numbers(args.hint_reaches.value, 'hint_reaches'))
+                                  numbers(args.hint_reaches.value, 'hint_reaches'),
+                                  args.hint_methods.value)
   settings = settings_grid(info['config'], adjustments, temperatures, saturations,
                            confidences, propagations, scene_chromas)
   for setting in settings:  # One sentence for a bad value, before any scoring.

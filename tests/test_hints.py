@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
+import scipy.sparse
+import scipy.sparse.linalg
 import skimage.color
 
 from colorjax import colorize
@@ -182,11 +184,12 @@ def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
   # ... and a hint propagation as evaluate --hint_spread applies it, then exports it.
   run_module(['colorjax.tune', f'--checkpoint={run}', f'--data={folder}',
               f'--out={tmp_path}/tune', '--saturations=1', '--hints=8', '--resolution=32',
-              '--hint_spreads=0,0.25', '--hint_reaches=2', '--best_psnr',
-              f'--export={tmp_path}/tuned'])
+              '--hint_spreads=0,0.25', '--hint_reaches=2', '--hint_methods=affinity,optimize',
+              '--best_psnr', f'--export={tmp_path}/tuned'])
   record = json.loads((tmp_path / 'tune' / 'tune.json').read_text())
-  off, on = record['rows']
+  off, on, solved = record['rows']
   assert (off['hint_spread'], on['hint_spread'], on['hint_reach']) == (0, 0.25, 2)
+  assert (solved['hint_method'], 'hint_reach' in solved) == ('optimize', False)
   np.testing.assert_allclose(off['psnr'], row['psnr'], rtol=1e-6)
   run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
               f'--out={out}', '--hints=8', '--resolution=32', '--hint_spread=0.25',
@@ -194,7 +197,12 @@ def test_evaluate_sweeps_the_number_of_hints(hinted_run, tmp_path):
   spread = json.loads((out / 'metrics.json').read_text())
   np.testing.assert_allclose(on['psnr'], spread['model']['psnr'], rtol=1e-6)
   assert spread['settings']['hint_propagation'] == {'spread': 0.25, 'lightness': 0.15,
-                                                    'reach': 2.0}
+                                                    'reach': 2.0, 'method': 'affinity'}
+  run_module(['colorjax.evaluate', f'--checkpoint={run}', f'--data={folder}',
+              f'--out={out}', '--hints=8', '--resolution=32', '--hint_spread=0.25',
+              '--hint_method=optimize'])
+  np.testing.assert_allclose(solved['psnr'], json.loads(
+      (out / 'metrics.json').read_text())['model']['psnr'], rtol=1e-6)
   tuned = inference.load_model(f'{tmp_path}/tuned')[0]
   assert getattr(tuned, 'settings', None) == hints.propagation_settings(
       {}, **{k: record['choice'].get(k) for k in hints.PROPAGATION_KEYS})
@@ -241,6 +249,62 @@ def test_propagation_matches_a_float64_reference(hinted_cells, monkeypatch):
   np.testing.assert_allclose(np.asarray(got[0]), expected, atol=1e-5)
 
 
+def _optimize_float64(l, ab, hint_ab, mask, alpha, lightness):
+  """`hints.optimize`'s minimiser from scipy's sparse direct solver, float64."""
+  height, width = l.shape
+  index = np.arange(height * width).reshape(height, width)
+  rows, cols, weights = [], [], []
+  for a, b in ((index[:, 1:], index[:, :-1]), (index[1:], index[:-1])):
+    w = np.exp(-(l.ravel()[a.ravel()] - l.ravel()[b.ravel()]) ** 2 / (2 * lightness ** 2))
+    rows += [a.ravel(), b.ravel()]
+    cols += [b.ravel(), a.ravel()]
+    weights += [-w, -w]
+  adjacency = scipy.sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows),
+                                       np.concatenate(cols))), shape=(index.size,) * 2)
+  held = alpha + hints._PIN * mask.ravel()  # pylint: disable=protected-access
+  system = adjacency + scipy.sparse.diags(held - np.asarray(adjacency.sum(1)).ravel())
+  target = alpha * ab.reshape(-1, 2) + (held - alpha)[:, None] * hint_ab.reshape(-1, 2)
+  return np.stack([scipy.sparse.linalg.spsolve(system.tocsc(), target[:, c])
+                   for c in range(2)], -1).reshape(height, width, 2)
+
+
+def test_optimize_matches_a_float64_sparse_solve():
+  rng = np.random.default_rng(1)
+  height, width = 13, 21
+  l = rng.uniform(-1, 1, (height, width)).astype(np.float32)
+  ab = rng.uniform(-0.5, 0.5, (height, width, 2)).astype(np.float32)
+  hint_ab, mask = hints.paint(jnp.asarray(rng.uniform(-0.5, 0.5, (height, width, 2)),
+                                          jnp.float32),
+                              jnp.array([1, 7]), jnp.array([2, 15]), jnp.array([3, 2]),
+                              jnp.ones(2, bool))
+  x = hints.network_input(jnp.asarray(l)[..., None], hint_ab, mask)
+  got = hints.optimize(x[None], jnp.asarray(ab)[None], spread=0.5, lightness=0.4)
+  expected = _optimize_float64(l.astype(np.float64), ab.astype(np.float64),
+                               np.asarray(hint_ab, np.float64), np.asarray(mask, np.float64),
+                               1 / 6.5 ** 2, 0.4)
+  np.testing.assert_allclose(np.asarray(got[0]), expected, atol=1e-4)
+
+
+def test_optimize_fills_the_hints_region_and_stops_at_an_edge():
+  height, width = 40, 64
+  l = np.where(np.arange(width) < 32, -0.6, 0.6)[None, :, None] * np.ones((height, 1, 1))
+  ab = np.full((1, height, width, 2), 0.1, np.float32)
+  hint_ab = np.zeros((height, width, 2), np.float32)
+  mask = np.zeros((height, width, 1), np.float32)
+  hint_ab[18:24, 4:10], mask[18:24, 4:10] = (-0.4, 0.3), 1.0  # On the dark half.
+  x = hints.network_input(jnp.asarray(l, jnp.float32), hint_ab, mask)[None]
+  out = np.asarray(hints.optimize(x, jnp.asarray(ab), spread=2.0, lightness=0.05))[0]
+  gap = lambda pixel: np.abs(pixel - (-0.4, 0.3)).max()
+  assert gap(out[20, 6]) < 0.05  # On the hint.
+  # The far corner of the dark half takes most of the hint's colour; across
+  # the edge (1.2 apart in l, lightness 0.05) the network's stays.
+  assert gap(out[0, 31]) < 0.5 * gap(ab[0, 0, 31])
+  np.testing.assert_allclose(out[:, 33:], ab[0, :, 33:], atol=1e-3)
+  no_hints = hints.without_hints(jnp.asarray(l, jnp.float32))[None]
+  np.testing.assert_array_equal(np.asarray(hints.optimize(no_hints, jnp.asarray(ab),
+                                                          spread=2.0, lightness=0.05)), ab)
+
+
 def test_propagation_follows_lightness_and_leaves_unhinted_photos_alone():
   height, width = 40, 64
   l = np.where(np.arange(width) < 32, -0.6, 0.6)[None, :, None] * np.ones((height, 1, 1))
@@ -267,10 +331,17 @@ def test_propagation_is_a_stored_setting_of_hint_models_only(hinted_run, tiny_ru
   run, _ = hinted_run
   assert not isinstance(inference.load_model(run)[0], hints.Propagated)  # Off unless stored.
   model, _, _ = inference.load_model(run, hint_spread=0.25, hint_reach=2)
-  assert model.settings == {'spread': 0.25, 'lightness': 0.15, 'reach': 2.0}
+  assert model.settings == {'spread': 0.25, 'lightness': 0.15, 'reach': 2.0,
+                            'method': 'affinity'}
   inference.export(run, str(tmp_path / 'bundle'), hint_spread=0.3, hint_lightness=0.2)
   model, _, _ = inference.load_model(str(tmp_path / 'bundle'))
-  assert model.settings == {'spread': 0.3, 'lightness': 0.2, 'reach': 1.0}
+  assert model.settings == {'spread': 0.3, 'lightness': 0.2, 'reach': 1.0, 'method': 'affinity'}
+  inference.export(run, str(tmp_path / 'solved'), hint_spread=1.5, hint_lightness=0.02,
+                   hint_method='optimize')
+  model, _, _ = inference.load_model(str(tmp_path / 'solved'))
+  assert (model.settings['method'], model.settings['spread']) == ('optimize', 1.5)
+  with pytest.raises(ValueError, match='method must be one of affinity, optimize'):
+    inference.load_model(run, hint_spread=0.25, hint_method='levin')
   assert not isinstance(inference.load_model(str(tmp_path / 'bundle'), hint_spread=0)[0],
                         hints.Propagated)
   with pytest.raises(ValueError, match='for a model trained with colour hints'):

@@ -52,7 +52,7 @@ def inference_model(config, **settings):
   """The network of a config as a function of l that returns normalised ab
   (see `Task.inference_model` for the settings); for a hint-conditioned
   network, with its hint propagation (settings hint_spread, hint_lightness,
-  hint_reach; see `hints.propagation_settings`)."""
+  hint_reach, hint_method; see `hints.propagation_settings`)."""
   given = {k: settings.pop(k, None) for k in hints.PROPAGATION_KEYS}
   model = of(config).inference_model(config, **settings)
   propagation = hints.propagation_settings(config, **given)  # Given, else stored.
