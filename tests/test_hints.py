@@ -278,7 +278,8 @@ def test_optimize_matches_a_float64_sparse_solve():
                               jnp.array([1, 7]), jnp.array([2, 15]), jnp.array([3, 2]),
                               jnp.ones(2, bool))
   x = hints.network_input(jnp.asarray(l)[..., None], hint_ab, mask)
-  got = hints.optimize(x[None], jnp.asarray(ab)[None], spread=0.5, lightness=0.4)
+  got = hints.optimize(x[None], jnp.asarray(ab)[None], spread=0.5, lightness=0.4, steps=400,
+                       scale=1)
   expected = _optimize_float64(l.astype(np.float64), ab.astype(np.float64),
                                np.asarray(hint_ab, np.float64), np.asarray(mask, np.float64),
                                1 / 6.5 ** 2, 0.4)
@@ -297,8 +298,9 @@ def test_optimize_fills_the_hints_region_and_stops_at_an_edge():
   gap = lambda pixel: np.abs(pixel - (-0.4, 0.3)).max()
   assert gap(out[20, 6]) < 0.05  # On the hint.
   # The far corner of the dark half takes most of the hint's colour; across
-  # the edge (1.2 apart in l, lightness 0.05) the network's stays.
-  assert gap(out[0, 31]) < 0.5 * gap(ab[0, 0, 31])
+  # the edge (1.2 apart in l, lightness 0.05) the network's stays, but for
+  # the one column that the half-size solve's change, resized back, blurs.
+  assert gap(out[0, 30]) < 0.5 * gap(ab[0, 0, 30])
   np.testing.assert_allclose(out[:, 33:], ab[0, :, 33:], atol=1e-3)
   no_hints = hints.without_hints(jnp.asarray(l, jnp.float32))[None]
   np.testing.assert_array_equal(np.asarray(hints.optimize(no_hints, jnp.asarray(ab),
