@@ -80,7 +80,11 @@ Variants:
                   around the centre: the hints, hints_deep and wider-
                   decoder networks all stood at about +2.0 dB over gray at
                   10 hints on Kodak24 at step 1,250, so what they are
-                  shown is the suspect. Not yet measured;
+                  shown was the suspect. Measured (docs/experiments.md,
+                  2026-12-04): at step 4,250 the network alone was +2.45
+                  dB over gray at 10 hints on Kodak24, against +2.52 and
+                  +2.43 for hints_deep and hints there; stopped at step
+                  4,537, not adopted;
   hints_continued the hints run trained on (config.init_from, default
                   runs/encoder_hints: every weight) for 7,000 more steps,
                   the learning rate restarted at 5e-4 with cosine decay,
