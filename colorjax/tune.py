@@ -85,7 +85,7 @@ def settings_grid(config: dict, adjustments, temperatures, saturations,
   """The settings to score, as the model's task tunes: adjustment x
   temperature x confidence x scene chroma for a classification model, the
   saturations for the others, each x each of `propagations` ({hint_spread, hint_lightness,
-  hint_reach}; see `hints.propagate`), which only a hint-conditioned model
+  hint_reach, hint_method}; see `hints.propagate`), which only a hint-conditioned model
   takes (`tasks.inference_model` refuses them for another)."""
   grid = tasks.of(config).tuning_grid(adjustments=adjustments,
                                       temperatures=temperatures,
