@@ -286,14 +286,21 @@ def test_optimize_matches_a_float64_sparse_solve():
   np.testing.assert_allclose(np.asarray(got[0]), expected, atol=1e-4)
 
 
-def test_optimize_fills_the_hints_region_and_stops_at_an_edge():
+def _two_halves_one_hint():
+  """A 40x64 photo dark on its left half and light on its right (l -0.6 and
+  0.6), the network's ab 0.1 everywhere, and one 6x6 hint (-0.4, 0.3) at rows
+  18-23, columns 4-9: (l [40, 64, 1], ab [1, 40, 64, 2], network input x)."""
   height, width = 40, 64
   l = np.where(np.arange(width) < 32, -0.6, 0.6)[None, :, None] * np.ones((height, 1, 1))
   ab = np.full((1, height, width, 2), 0.1, np.float32)
   hint_ab = np.zeros((height, width, 2), np.float32)
   mask = np.zeros((height, width, 1), np.float32)
   hint_ab[18:24, 4:10], mask[18:24, 4:10] = (-0.4, 0.3), 1.0  # On the dark half.
-  x = hints.network_input(jnp.asarray(l, jnp.float32), hint_ab, mask)[None]
+  return l, ab, hints.network_input(jnp.asarray(l, jnp.float32), hint_ab, mask)[None]
+
+
+def test_optimize_fills_the_hints_region_and_stops_at_an_edge():
+  l, ab, x = _two_halves_one_hint()
   out = np.asarray(hints.optimize(x, jnp.asarray(ab), spread=2.0, lightness=0.05))[0]
   gap = lambda pixel: np.abs(pixel - (-0.4, 0.3)).max()
   assert gap(out[20, 6]) < 0.05  # On the hint.
@@ -308,13 +315,7 @@ def test_optimize_fills_the_hints_region_and_stops_at_an_edge():
 
 
 def test_propagation_follows_lightness_and_leaves_unhinted_photos_alone():
-  height, width = 40, 64
-  l = np.where(np.arange(width) < 32, -0.6, 0.6)[None, :, None] * np.ones((height, 1, 1))
-  ab = np.full((1, height, width, 2), 0.1, np.float32)
-  hint_ab = np.zeros((height, width, 2), np.float32)
-  mask = np.zeros((height, width, 1), np.float32)
-  hint_ab[18:24, 4:10], mask[18:24, 4:10] = (-0.4, 0.3), 1.0  # On the dark half.
-  x = hints.network_input(jnp.asarray(l, jnp.float32), hint_ab, mask)[None]
+  l, ab, x = _two_halves_one_hint()
   settings = dict(spread=0.5, lightness=0.15, reach=2.0)  # Cells of 5x5 pixels.
   out = np.asarray(hints.propagate(x, jnp.asarray(ab), **settings))[0]
   np.testing.assert_allclose(out[18:24, 4:10], np.broadcast_to((-0.4, 0.3), (6, 6, 2)),
