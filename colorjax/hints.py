@@ -34,6 +34,7 @@ import numpy as np
 from colorjax import color
 from colorjax import images
 from colorjax import models
+from colorjax.errors import ConfigError
 
 CHANNELS = 4  # l, hint a, hint b, mask.
 MAX_HINTS = 32  # P(a geometric(1/8) count above 32) = (7/8)^33, about 1.2%.
@@ -52,12 +53,11 @@ def placement(config) -> str:
   absent), checked.
 
   Raises:
-    ValueError: a placement that is not one of PLACEMENTS.
+    ConfigError: a placement that is not one of PLACEMENTS.
   """
   value = (config.get('hints') or {}).get('placement', 'centre')
   if value not in PLACEMENTS:
-    raise ValueError(f'config.hints.placement must be one of {", ".join(PLACEMENTS)}, '
-                     f'not {value!r}.')
+    raise ConfigError(f'config.hints.placement must be one of {PLACEMENTS}, not {value!r}.')
   return value
 
 

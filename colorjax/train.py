@@ -45,9 +45,7 @@ def validate_config(config, device_count: int) -> None:
   check(config.model.norm in models.NORMS,
         f'config.model.norm must be one of {models.NORMS}, not {config.model.norm!r}.')
   tasks.of(config).validate(config)
-  check(config.hints.placement in hints.PLACEMENTS,
-        f'config.hints.placement must be one of {hints.PLACEMENTS}, '
-        f'not {config.hints.placement!r}.')
+  hints.placement(config)  # Raises ConfigError for an unknown one.
   check(config.opt.schedule in optim.SCHEDULES,
         f'config.opt.schedule must be one of {optim.SCHEDULES}, not {config.opt.schedule!r}.')
   check(config.num_train_steps > 0,
