@@ -306,10 +306,6 @@ def main(argv, args) -> int:
     raise ValueError(f'--hints takes a count of 0 or more, not {args.hints.value}.')
   path = args.checkpoint.value
   _, variables, info = inference.load_model(path)
-  unknown = sorted(set(args.hint_methods.value) - set(hints.METHODS))
-  if unknown:
-    raise ValueError(f'--hint_methods takes {", ".join(hints.METHODS)}, not '
-                     f'{", ".join(unknown)}.')
   propagations = propagation_grid(numbers(args.hint_spreads.value, 'hint_spreads'),
                                   numbers(args.hint_lightnesses.value, 'hint_lightnesses'),
                                   numbers(args.hint_reaches.value, 'hint_reaches'),
