@@ -182,7 +182,8 @@ def resize(hint_ab: np.ndarray, mask: np.ndarray, height: int, width: int):
 # 'optimize', `optimize`); the network still decides wherever no hint is near.
 PROPAGATION_KEYS = ('hint_spread', 'hint_lightness', 'hint_reach', 'hint_method')
 METHODS = ('affinity', 'optimize')
-_PIN = 10.0  # optimize: the weight holding hinted pixels to their hint (a neighbour's is at most 1).
+# optimize: the weight holding a hinted pixel to its hint (a neighbour's is at most 1).
+_PIN = 10.0
 # optimize: conjugate-gradient steps, at 1 / _SOLVE_SCALE of the working size
 # (sides of at least _SOLVE_MIN_SIDE). On the bundled hint model's 88
 # held-out photos at 10 hints (spread 1, lightness 0.03; 2026-12-04): 29.03 dB
@@ -331,21 +332,22 @@ def _solve(l, hint, mask, prior, *, steps: int, lightness: float, alpha: float):
   edge = lambda a, b: jnp.exp(-(a - b) ** 2 / (2 * lightness ** 2))
   across, down = edge(l[:, :, 1:], l[:, :, :-1]), edge(l[:, 1:], l[:, :-1])
   held = alpha + _PIN * mask
-  # What flows into each pixel from its left and right (across), or upper and lower (down) neighbour.
-  inflow_across = lambda f: jnp.pad(f, ((0, 0), (0, 0), (1, 0), (0, 0))) - jnp.pad(
-      f, ((0, 0), (0, 0), (0, 1), (0, 0)))
-  inflow_down = lambda f: jnp.pad(f, ((0, 0), (1, 0), (0, 0), (0, 0))) - jnp.pad(
-      f, ((0, 0), (0, 1), (0, 0), (0, 0)))
+
+  def sides(f, axis):
+    """f, one value per pair of neighbours along axis, at each pixel as the
+    value of its pair on the lower side and of its pair on the higher side."""
+    pad = lambda where: jnp.pad(f, [where if a == axis else (0, 0) for a in range(f.ndim)])
+    return pad((1, 0)), pad((0, 1))
+
+  def inflow(f, axis):  # What flows into each pixel from its neighbours along axis.
+    lower, higher = sides(f, axis)
+    return lower - higher
 
   def system(u):  # (Laplacian + held) u.
-    return (held * u + inflow_across(across * (u[:, :, 1:] - u[:, :, :-1]))
-            + inflow_down(down * (u[:, 1:] - u[:, :-1])))
+    return (held * u + inflow(across * (u[:, :, 1:] - u[:, :, :-1]), 2)
+            + inflow(down * (u[:, 1:] - u[:, :-1]), 1))
 
-  sum_across = lambda w: jnp.pad(w, ((0, 0), (0, 0), (1, 0), (0, 0))) + jnp.pad(
-      w, ((0, 0), (0, 0), (0, 1), (0, 0)))
-  sum_down = lambda w: jnp.pad(w, ((0, 0), (1, 0), (0, 0), (0, 0))) + jnp.pad(
-      w, ((0, 0), (0, 1), (0, 0), (0, 0)))
-  diagonal = held + sum_across(across) + sum_down(down)
+  diagonal = held + sum(sides(across, 2)) + sum(sides(down, 1))
   dot = lambda a, b: jnp.sum(a * b, axis=(1, 2, 3), keepdims=True)
   residual = alpha * prior + _PIN * mask * hint - system(prior)
   direction = residual / diagonal

@@ -181,11 +181,11 @@ def adapt_variables(variables, fresh):
   `fresh` is the new network's initial variables. A hint branch the run
   lacks (`ADAPTABLE_MODULES`) starts as initialised (the encoder's
   `hint_stem`, `hint_decoder` and `hint_encoder` at zero); a convolution
-  that now reads more input channels keeps the run's kernel for the channels it had and reads the new ones
-  (the hint ab and mask) with zero weights, so the network starts out
-  computing what the run computed; a head of another size (ab against
-  logits) starts as initialised. Raises ValueError for any other
-  difference."""
+  that now reads more input channels keeps the run's kernel for the
+  channels it had and reads the new ones (the hint ab and mask) with zero
+  weights, so the network starts out computing what the run computed; a
+  head of another size (ab against logits) starts as initialised. Raises
+  ValueError for any other difference."""
   have = traverse_util.flatten_dict(jax.device_get(variables))
   want = traverse_util.flatten_dict(fresh)
   if extra := sorted('/'.join(k) for k in have.keys() - want.keys()):
