@@ -9,8 +9,9 @@
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_deep --workdir=runs/encoder_hints_deep
-  python -m colorjax.main --config=configs/photos_encoder.py:hints_uniform \
+  python -m colorjax.main --config=configs/photos_encoder.py:hints_uniform \\
       --workdir=runs/encoder_hints_uniform
+  python -m colorjax.main --config=configs/photos_encoder.py:hints_wide --workdir=runs/encoder_hints_wide
   python -m colorjax.main --config=configs/photos_encoder.py:hints_continued \\
       --workdir=runs/encoder_hints_continued   # after the hints run
   python -m colorjax.main --config=configs/photos_encoder.py:hints_finetune \\
@@ -85,6 +86,15 @@ Variants:
                   dB over gray at 10 hints on Kodak24, against +2.52 and
                   +2.43 for hints_deep and hints there; stopped at step
                   4,537, not adopted;
+  hints_wide      the hints recipe with decoder widths 192-96-64-48-32
+                  instead of 128-64-48-32-16 (4.51 M parameters against
+                  3.77 M), for the one explanation of the hint runs'
+                  plateau not yet tested at full length: the decoder's
+                  capacity, where the spreading happens. About 17-19
+                  images/s on 2 CPU cores (2.2 hours); probed to step
+                  1,250 on 2026-12-04 (docs/experiments.md: a tie with
+                  the others there), resumed from step 1,384 the same day
+                  to run in full over this and the next session;
   hints_continued the hints run trained on (config.init_from, default
                   runs/encoder_hints: every weight) for 7,000 more steps,
                   the learning rate restarted at 5e-4 with cosine decay,
@@ -119,7 +129,8 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 from configs import photos_unet
 
 VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long', 'unet',
-            'hints', 'hints_deep', 'hints_uniform', 'hints_continued', 'hints_finetune',
+            'hints', 'hints_deep', 'hints_uniform', 'hints_wide', 'hints_continued',
+            'hints_finetune',
             'gpu_classification', 'gpu_hints')
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
@@ -154,8 +165,10 @@ def get_config(variant: str = 'classification'):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
     config.num_train_steps = 8_000 if variant.endswith('_long') else 4_000
-  if variant in ('hints', 'hints_deep', 'hints_uniform'):
+  if variant in ('hints', 'hints_deep', 'hints_uniform', 'hints_wide'):
     config.num_train_steps = 9_000
+  if variant == 'hints_wide':
+    config.model.decoder_widths = (192, 96, 64, 48, 32)
   if variant == 'hints_uniform':
     config.hints.placement = 'uniform'
   if variant == 'hints_deep':
