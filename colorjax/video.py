@@ -144,6 +144,7 @@ class FrameFolder(Clip):
     super().__init__(os.path.basename(os.path.normpath(path)),
                      fractions.Fraction(fps).limit_denominator(1001), first.shape[1],
                      first.shape[0], len(names), frame_names=names)
+    self._first = first  # Decoded for the size; the first pass yields it, not a second decode.
 
   def _load(self, name):
     with open(os.path.join(self.path, name), 'rb') as f:
@@ -153,8 +154,11 @@ class FrameFolder(Clip):
         raise DataError(f'frame {name}: {e}') from None
 
   def __iter__(self):
-    for name in self.frame_names:
-      rgb = self._load(name)
+    for index, name in enumerate(self.frame_names):
+      if index == 0 and self._first is not None:
+        rgb, self._first = self._first, None
+      else:
+        rgb = self._load(name)
       if rgb.shape[:2] != (self.height, self.width):
         raise DataError(f'frame {name} is {rgb.shape[1]}x{rgb.shape[0]}, not '
                         f'{self.width}x{self.height} as the first')

@@ -110,6 +110,20 @@ def test_odd_sizes_webm_and_frame_folders_round_trip(tiny, tmp_path):
   assert _describe(str(tmp_path / 'as.mp4'))['fps'] == 12
 
 
+def test_a_frame_folder_decodes_each_frame_once(tmp_path, monkeypatch):
+  frames = pan(3, size=(24, 32))
+  video.write_frames(str(tmp_path / 'frames'), frames)
+  decoded = []
+  read_image = images.read_image
+  monkeypatch.setattr(images, 'read_image', lambda data, **kw: decoded.append(1) or read_image(data, **kw))
+  clip = video.open_clip(str(tmp_path / 'frames'))
+  out = [rgb for _, rgb in clip]
+  assert len(decoded) == 3  # The first frame, read for the clip's size, is not decoded again.
+  assert all(np.array_equal(a, b) for a, b in zip(out, frames))
+  assert len([rgb for _, rgb in clip]) == 3  # A second pass reads the folder again.
+  assert len(decoded) == 6
+
+
 def test_memory_does_not_grow_with_the_clip(tiny, tmp_path):
   frames = pan(40, size=(120, 160), step=(1, 1))
   peaks = []
