@@ -115,7 +115,8 @@ def test_a_frame_folder_decodes_each_frame_once(tmp_path, monkeypatch):
   video.write_frames(str(tmp_path / 'frames'), frames)
   decoded = []
   read_image = images.read_image
-  monkeypatch.setattr(images, 'read_image', lambda data, **kw: decoded.append(1) or read_image(data, **kw))
+  monkeypatch.setattr(images, 'read_image',
+                      lambda data, **kw: decoded.append(1) or read_image(data, **kw))
   clip = video.open_clip(str(tmp_path / 'frames'))
   out = [rgb for _, rgb in clip]
   assert len(decoded) == 3  # The first frame, read for the clip's size, is not decoded again.
