@@ -276,13 +276,15 @@ class EncoderUNet(nn.Module):
 
 
 class HintGuide(nn.Module):
-  """Colour hints (ab, mask) for each level of `EncoderUNet`'s decoder (or
-  encoder): the hints pooled to the level's stride (by default 32 at the
-  bottleneck, then 16, 8, 4, 2, 1: the mean hint colour where there is one,
-  and the share of the cell hinted) through a 1x1 convolution initialised
-  at zero, added to the level's features. The decoder can then spread a
-  hint's colour at every scale without the pretrained encoder having to
-  learn to carry it; at the start of training nothing changes."""
+  """Colour hints (ab, mask) for each of a list of levels of `EncoderUNet`:
+  the hints pooled to the level's stride (the mean hint colour where there
+  is one, and the share of the cell hinted) through a 1x1 convolution
+  initialised at zero, added to the level's features, so that at the start
+  of training nothing changes. As `hint_decoder`, the levels are the
+  decoder's (strides 32 at the bottleneck, then 16, 8, 4, 2, 1, the
+  default), which can then spread a hint's colour at every scale without
+  the pretrained encoder having to learn to carry it; as `hint_encoder`,
+  the outputs of the encoder's stages at strides 2, 4, 8 and 16."""
   widths: Sequence[int]  # Features at each level's stride.
   strides: Sequence[int] = (32, 16, 8, 4, 2, 1)
   dtype: Dtype = jnp.float32
