@@ -111,6 +111,26 @@ def test_upsample_is_the_transposed_convolution(height, width):
                              atol=1e-5)
 
 
+
+@pytest.mark.parametrize('use_bias', [True, False])
+def test_joined_conv_is_the_convolution_of_the_concatenation(use_bias):
+  parts = (jax.random.normal(jax.random.key(0), (2, 7, 9, 5)),
+           jax.random.normal(jax.random.key(1), (2, 7, 9, 3)))
+  reference = models.Conv(4, (3, 3), use_bias=use_bias)
+  joined = jnp.concatenate(parts, -1)
+  variables = reference.init(jax.random.key(2), joined)
+  ours = models.JoinedConv(4, (3, 3), use_bias=use_bias)
+  # Same parameters, same initial values, same function and gradients.
+  jax.tree.map(np.testing.assert_array_equal, ours.init(jax.random.key(2), parts), variables)
+  loss = lambda f: lambda v, x: jnp.sum(jnp.sin(f(v, x)))
+  ours_value, ours_grads = jax.value_and_grad(loss(ours.apply), (0, 1))(variables, parts)
+  value, grads = jax.value_and_grad(loss(reference.apply), (0, 1))(variables, joined)
+  np.testing.assert_allclose(ours_value, value, rtol=1e-5)
+  np.testing.assert_allclose(ours_grads[0]['params']['kernel'], grads[0]['params']['kernel'],
+                             atol=1e-4)
+  np.testing.assert_allclose(jnp.concatenate(ours_grads[1], -1), grads[1], atol=1e-5)
+
+
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
