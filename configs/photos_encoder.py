@@ -91,10 +91,13 @@ Variants:
                   3.77 M), for the one explanation of the hint runs'
                   plateau not yet tested at full length: the decoder's
                   capacity, where the spreading happens. About 17-19
-                  images/s on 2 CPU cores (2.2 hours); probed to step
-                  1,250 on 2026-12-04 (docs/experiments.md: a tie with
-                  the others there), resumed from step 1,384 the same day
-                  to run in full over this and the next session;
+                  images/s on 2 CPU cores (2.2 hours). Measured
+                  (RESULTS.md "Sixth attempt", 2026-12-04, trained in
+                  three pieces with exact resume): with the propagation
+                  tune chose (optimize, spread 1, lightness 0.05) 29.80
+                  dB on the held-out photos at 10 hints against the
+                  bundle's 29.86, +4.17 / +5.46 dB over gray on Kodak24 /
+                  CBSD68; not bundled;
   hints_continued the hints run trained on (config.init_from, default
                   runs/encoder_hints: every weight) for 7,000 more steps,
                   the learning rate restarted at 5e-4 with cosine decay,
