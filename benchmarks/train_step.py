@@ -165,7 +165,7 @@ def main(argv):
     for dtype, (_, step_flops, memory_gib) in timers.items():
       add(timed(_row('colorjax (JAX)', model, size, batch, dtype, median(seconds[dtype]),
                      step_flops, memory_gib), seconds[dtype]))
-    reference = seconds[list(timers)[-1]]  # The last colorjax dtype's rounds.
+    last = list(timers)[-1]  # The PyTorch rows are compared with the last colorjax dtype.
     for mode in modes:
       if mode in failed:
         add({'framework': f'PyTorch {mode}', 'model': model, 'size': f'{batch} x {size}²',
@@ -173,8 +173,8 @@ def main(argv):
         continue
       add(timed(_row(f'PyTorch {mode} {measured[mode]["torch"]}', model, size, batch,
                      'fp32' if mode == 'eager' else 'bf16', median(seconds[mode]),
-                     timers[list(timers)[-1]][1], measured[mode]['peak_memory_gib']),
-                seconds[mode], versus=reference))
+                     timers[last][1], measured[mode]['peak_memory_gib']),
+                seconds[mode], versus=seconds[last]))
   print(json.dumps(environment, indent=1))
   print(common.markdown(rows, list(dict.fromkeys(k for row in rows for k in row))))
 

@@ -111,7 +111,6 @@ def test_upsample_is_the_transposed_convolution(height, width):
                              atol=1e-5)
 
 
-
 @pytest.mark.parametrize('use_bias', [True, False])
 def test_joined_conv_is_the_convolution_of_the_concatenation(use_bias):
   parts = (jax.random.normal(jax.random.key(0), (2, 7, 9, 5)),
