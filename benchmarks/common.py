@@ -32,6 +32,7 @@ def environment() -> dict:
       'python': platform.python_version(),
       'jax': jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
       'command': ' '.join([os.path.basename(sys.executable)] + sys.argv),
+      'GLIBC_TUNABLES': os.environ.get('GLIBC_TUNABLES', ''),  # colorjax.host_memory
   }
 
 

@@ -28,6 +28,7 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from colorjax import host_memory  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _CASES = flags.DEFINE_string('cases', 'cnn:32:32,unet:32:32,photos_unet:64:32',
@@ -145,4 +146,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  host_memory.run_again_with_huge_pages()  # As the training command does, before JAX starts.
   app.run(main)

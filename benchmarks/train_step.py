@@ -13,18 +13,32 @@ images/s, milliseconds per step, analytic FLOPs per step (3 x forward, see
 flops.py), TFLOP/s, the fraction of --peak_tflops, and the device's peak
 memory. Writes JSON with the machine, versions and date, and prints a table.
 
-With --rounds=N every case's frameworks are timed in turn N times (the
-colorjax step compiled once, each PyTorch round a fresh process), and each
-row gives the median round, with every round's milliseconds per step and,
-for the PyTorch rows, colorjax's step's ratio to it round by round: on a
-virtual machine whose speed drifts by 10-20% within minutes, frameworks
-timed minutes apart are not compared, rounds side by side are.
+With --rounds=N every case's frameworks are timed in turn N times, each
+round of each framework in a fresh process (colorjax's compiled program
+comes from a persistent cache after the first), and each row gives the
+median round, with every round's milliseconds per step and, for the PyTorch
+rows, colorjax's step's ratio to it round by round: on a virtual machine
+whose speed drifts by 10-20% within minutes, frameworks timed minutes apart
+are not compared, rounds side by side are. Fresh processes for both, because
+a process that lives on while the other framework's come and go pays for
+their memory (on this project's 2-core VM a colorjax process's system time
+per step rose from 45 to 210-250 ms after a PyTorch process had run beside
+it; the host reclaims the memory a process frees, and the next to touch it
+faults it back in).
+
+colorjax is timed as its commands run: started again with malloc on
+transparent huge pages where glibc and the kernel allow
+(`colorjax.host_memory`; GLIBC_TUNABLES=glibc.malloc.hugetlb=0 opts out).
+PyTorch runs with malloc's defaults, which were its faster setting on a CPU
+(RESULTS.md); --torch_huge_pages gives it the same tunable.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from absl import app
@@ -34,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from colorjax import host_memory  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -51,6 +66,12 @@ _ROUNDS = flags.DEFINE_integer(
 _TORCH = flags.DEFINE_string(
     'torch', '', 'PyTorch peer modes to run as well, each in its own process: '
     'eager (fp32), amp (bf16 autocast, channels_last), compile (amp + torch.compile).')
+_TORCH_HUGE_PAGES = flags.DEFINE_bool(
+    'torch_huge_pages', False, 'Run the PyTorch peer with malloc on transparent huge pages too '
+    '(glibc.malloc.hugetlb=1, as colorjax runs); by default it runs with malloc\'s defaults.')
+_MALLOC_DEFAULTS = flags.DEFINE_bool(
+    'malloc_defaults_too', False, 'With --rounds: time colorjax with malloc\'s defaults '
+    '(GLIBC_TUNABLES=glibc.malloc.hugetlb=0) too, in its own process each round, as a row of its own.')
 _PEAK = flags.DEFINE_float(
     'peak_tflops', 0.0, 'Dense bf16 peak of the device for the fraction of peak; '
     '0: 790 on an H200 (measured, ../shared/ANCHORS.md), none elsewhere.')
@@ -98,6 +119,27 @@ def case_timer(model_name: str, size: int, batch: int, dtype: str):
   return time_steps, step_flops, _peak_memory()
 
 
+def round_in_own_process(model: str, size: int, batch: int, dtype: str, tunables=None):
+  """One colorjax round in a fresh process, as each PyTorch round is:
+  (seconds per step, step FLOPs, the device's peak memory in GiB or None).
+  tunables: the process's GLIBC_TUNABLES, if not this one's."""
+  environ = os.environ if tunables is None else dict(os.environ, GLIBC_TUNABLES=tunables)
+  with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, 'round.json')
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), f'--cases={model}:{size}:{batch}',
+         f'--dtypes={dtype}', f'--steps={_STEPS.value}', f'--warmup={_WARMUP.value}',
+         '--rounds=1', f'--peak_tflops={_PEAK.value}', f'--out={out}'],
+        capture_output=True, text=True, check=False, env=environ)
+    if result.returncode != 0:
+      raise RuntimeError(f'colorjax round for {model}:{size}:{batch} {dtype} failed:\n'
+                         f'{result.stderr[-3000:]}')
+    with open(out) as f:
+      row = json.load(f)['rows'][0]
+  memory = row['peak memory GiB']
+  return row['ms/step'] / 1e3, row['TFLOP/step'] * 1e12, None if memory == 'n/a' else memory
+
+
 def _row(framework, model, size, batch, dtype, seconds, step_flops, memory_gib):
   peak = _PEAK.value or _MEASURED_PEAKS.get(jax.devices()[0].device_kind)
   tflops = step_flops / seconds / 1e12
@@ -106,6 +148,14 @@ def _row(framework, model, size, batch, dtype, seconds, step_flops, memory_gib):
           'TFLOP/step': step_flops / 1e12, 'TFLOP/s': tflops,
           'of peak': f'{100 * tflops / peak:.0f}%' if peak else 'n/a',
           'peak memory GiB': round(memory_gib, 2) if memory_gib else 'n/a'}
+
+
+def torch_tunables() -> str:
+  """GLIBC_TUNABLES for the PyTorch peer: this process's, with or without
+  malloc's huge pages as --torch_huge_pages says."""
+  tunables = os.environ.get('GLIBC_TUNABLES', '')
+  return (host_memory.with_huge_pages(tunables) if _TORCH_HUGE_PAGES.value
+          else host_memory.without_huge_pages(tunables))
 
 
 def torch_seconds(mode: str, model: str, size: int, batch: int):
@@ -120,7 +170,8 @@ def torch_seconds(mode: str, model: str, size: int, batch: int):
   result = subprocess.run(
       [sys.executable, peer, f'--mode={mode}', f'--model={network.name}', f'--size={size}',
        f'--batch={batch}', f'--steps={_STEPS.value}', f'--warmup={_WARMUP.value}', *shape],
-      capture_output=True, text=True, check=False)
+      capture_output=True, text=True, check=False,
+      env=dict(os.environ, GLIBC_TUNABLES=torch_tunables()))
   if result.returncode != 0:
     return None, result.stderr.strip().splitlines()[-1][:120]
   measured = json.loads(result.stdout.strip().splitlines()[-1])
@@ -130,6 +181,12 @@ def torch_seconds(mode: str, model: str, size: int, batch: int):
 def main(argv):
   del argv
   rows, environment = [], common.environment()
+  if _ROUNDS.value > 1:  # The rounds' processes share their compiled programs.
+    cache = tempfile.mkdtemp(prefix='train-step-xla-cache-')
+    os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', cache)
+    os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+  if _TORCH.value:
+    environment['PyTorch GLIBC_TUNABLES'] = torch_tunables()
 
   def add(row):  # Written as it comes, so a run cut short keeps its rows.
     rows.append(row)
@@ -146,13 +203,27 @@ def main(argv):
   for case in _CASES.value.split(','):
     model, size, batch = case.split(':')
     size, batch = int(size), int(batch)
-    timers = {dtype: case_timer(model, size, batch, dtype) for dtype in _DTYPES.value.split(',')}
+    dtypes = _DTYPES.value.split(',')
+    if _ROUNDS.value == 1:  # In this process.
+      timers = {dtype: case_timer(model, size, batch, dtype) for dtype in dtypes}
+      time_round = lambda dtype: (timers[dtype][0](), *timers[dtype][1:])
+    else:
+      time_round = lambda dtype: round_in_own_process(model, size, batch, dtype)
+    defaults = [f'{dtype}, malloc defaults' for dtype in dtypes
+                if _MALLOC_DEFAULTS.value and _ROUNDS.value > 1]
     modes = list(filter(None, _TORCH.value.split(',')))
-    seconds = {name: [] for name in list(timers) + modes}
+    seconds = {name: [] for name in dtypes + defaults + modes}
+    step_flops, memory_gib = {}, {}
     failed, measured = {}, {}
     for _ in range(_ROUNDS.value):
-      for dtype, (time_steps, _, _) in timers.items():
-        seconds[dtype].append(time_steps())
+      for dtype in dtypes:
+        value, step_flops[dtype], memory_gib[dtype] = time_round(dtype)
+        seconds[dtype].append(value)
+      for name in defaults:
+        dtype = name.split(',')[0]
+        seconds[name].append(round_in_own_process(
+            model, size, batch, dtype,
+            host_memory.with_huge_pages(os.environ.get('GLIBC_TUNABLES', ''), on=False))[0])
       for mode in modes:
         if mode not in failed:
           value, result = torch_seconds(mode, model, size, batch)
@@ -162,10 +233,15 @@ def main(argv):
             seconds[mode].append(value)
             measured[mode] = result
     median = lambda values: float(np.median(values))
-    for dtype, (_, step_flops, memory_gib) in timers.items():
+    for dtype in dtypes:
       add(timed(_row('colorjax (JAX)', model, size, batch, dtype, median(seconds[dtype]),
-                     step_flops, memory_gib), seconds[dtype]))
-    last = list(timers)[-1]  # The PyTorch rows are compared with the last colorjax dtype.
+                     step_flops[dtype], memory_gib[dtype]), seconds[dtype]))
+    for name in defaults:
+      dtype = name.split(',')[0]
+      add(timed(_row('colorjax (JAX), malloc defaults', model, size, batch, dtype,
+                     median(seconds[name]), step_flops[dtype], memory_gib[dtype]),
+                seconds[name], versus=seconds[dtype]))
+    last = dtypes[-1]  # The PyTorch rows are compared with the last colorjax dtype.
     for mode in modes:
       if mode in failed:
         add({'framework': f'PyTorch {mode}', 'model': model, 'size': f'{batch} x {size}²',
@@ -173,11 +249,14 @@ def main(argv):
         continue
       add(timed(_row(f'PyTorch {mode} {measured[mode]["torch"]}', model, size, batch,
                      'fp32' if mode == 'eager' else 'bf16', median(seconds[mode]),
-                     timers[last][1], measured[mode]['peak_memory_gib']),
+                     step_flops[last], measured[mode]['peak_memory_gib']),
                 seconds[mode], versus=seconds[last]))
+  if _ROUNDS.value > 1:
+    shutil.rmtree(cache, ignore_errors=True)
   print(json.dumps(environment, indent=1))
   print(common.markdown(rows, list(dict.fromkeys(k for row in rows for k in row))))
 
 
 if __name__ == '__main__':
+  host_memory.run_again_with_huge_pages()  # As colorjax's commands do, before JAX starts.
   app.run(main)
