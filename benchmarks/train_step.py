@@ -209,18 +209,17 @@ def main(argv):
       time_round = lambda dtype: (timers[dtype][0](), *timers[dtype][1:])
     else:
       time_round = lambda dtype: round_in_own_process(model, size, batch, dtype)
-    defaults = [f'{dtype}, malloc defaults' for dtype in dtypes
-                if _MALLOC_DEFAULTS.value and _ROUNDS.value > 1]
+    defaults = {f'{dtype}, malloc defaults': dtype for dtype in dtypes
+                if _MALLOC_DEFAULTS.value and _ROUNDS.value > 1}
     modes = list(filter(None, _TORCH.value.split(',')))
-    seconds = {name: [] for name in dtypes + defaults + modes}
+    seconds = {name: [] for name in [*dtypes, *defaults, *modes]}
     step_flops, memory_gib = {}, {}
     failed, measured = {}, {}
     for _ in range(_ROUNDS.value):
       for dtype in dtypes:
         value, step_flops[dtype], memory_gib[dtype] = time_round(dtype)
         seconds[dtype].append(value)
-      for name in defaults:
-        dtype = name.split(',')[0]
+      for name, dtype in defaults.items():
         seconds[name].append(round_in_own_process(
             model, size, batch, dtype,
             host_memory.with_huge_pages(os.environ.get('GLIBC_TUNABLES', ''), on=False))[0])
@@ -236,8 +235,7 @@ def main(argv):
     for dtype in dtypes:
       add(timed(_row('colorjax (JAX)', model, size, batch, dtype, median(seconds[dtype]),
                      step_flops[dtype], memory_gib[dtype]), seconds[dtype]))
-    for name in defaults:
-      dtype = name.split(',')[0]
+    for name, dtype in defaults.items():
       add(timed(_row('colorjax (JAX), malloc defaults', model, size, batch, dtype,
                      median(seconds[name]), step_flops[dtype], memory_gib[dtype]),
                 seconds[name], versus=seconds[dtype]))
@@ -258,5 +256,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  host_memory.run_again_with_huge_pages()  # As colorjax's commands do, before JAX starts.
+  host_memory.run_again_with_huge_pages()  # As the training command does, before JAX starts.
   app.run(main)
