@@ -9,7 +9,7 @@ fault at a time: about 170 ms of system time in a step of about 400 ms on 2
 cores (strace and getrusage, 2026-12-04; RESULTS.md, "Speed on a CPU").
 glibc 2.35 and later can ask for transparent huge pages instead (the
 tunable `glibc.malloc.hugetlb=1` madvises malloc's mappings), and the same
-step then takes 400-800 faults of 2 MiB and 30-100 ms of system time.
+step then takes 390-790 faults of 2 MiB and 32-104 ms of system time.
 
 glibc reads its tunables once, when a process starts, so a command that
 wants them sets GLIBC_TUNABLES and runs itself again in place (`os.execve`:
@@ -60,6 +60,11 @@ def with_huge_pages(tunables: str, on: bool = True) -> str:
   return ':'.join([*parts, f'{TUNABLE}={int(on)}'])
 
 
+def without_huge_pages(tunables: str) -> str:
+  """GLIBC_TUNABLES without the setting `with_huge_pages` adds."""
+  return ':'.join(part for part in tunables.split(':') if part and part != f'{TUNABLE}=1')
+
+
 def wanted(environ=None, glibc=None, thp_mode=None) -> bool:
   """Whether this process should run again with huge pages for malloc: glibc
   2.35 or later (the tunable's first release), a kernel that gives huge pages
@@ -84,8 +89,3 @@ def run_again_with_huge_pages() -> None:
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environ)
   except OSError:  # Not worth failing a command for: it runs as it is.
     pass
-
-
-def without_huge_pages(tunables: str) -> str:
-  """GLIBC_TUNABLES without the setting `with_huge_pages` adds."""
-  return ':'.join(part for part in tunables.split(':') if part and part != f'{TUNABLE}=1')
