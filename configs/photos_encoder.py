@@ -6,6 +6,8 @@
       --workdir=runs/encoder_classification_neutral
   python -m colorjax.main --config=configs/photos_encoder.py:classification_neutral_long \\
       --workdir=runs/encoder_classification_neutral_long
+  python -m colorjax.main --config=configs/photos_encoder.py:classification_neutral_continued \\
+      --workdir=runs/encoder_classification_neutral_continued   # after the _long run
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_deep --workdir=runs/encoder_hints_deep
@@ -56,6 +58,15 @@ Variants:
                   24% of photos below gray), +0.90 / +0.84 / +0.52 dB on
                   Kodak24 / CBSD68 / McMaster18 at 22 / 25 / 10% of the
                   truth's colourfulness; not bundled;
+  classification_neutral_continued  the _long run trained on
+                  (config.init_from, default
+                  runs/encoder_classification_neutral_long: every weight)
+                  for 8,000 more steps, the learning rate restarted at 5e-4
+                  with cosine decay, and the neutral folder's training
+                  photos drawn 6x as often instead of 3x, because the
+                  neutral scenes are what holds the rule's choice at 22-27%
+                  of the colour and the other folders still gained from
+                  more steps;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
@@ -131,7 +142,8 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 
 from configs import photos_unet
 
-VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long', 'unet',
+VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long',
+            'classification_neutral_continued', 'unet',
             'hints', 'hints_deep', 'hints_uniform', 'hints_wide', 'hints_continued',
             'hints_finetune',
             'gpu_classification', 'gpu_hints')
@@ -168,6 +180,12 @@ def get_config(variant: str = 'classification'):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
     config.num_train_steps = 8_000 if variant.endswith('_long') else 4_000
+  if variant == 'classification_neutral_continued':
+    config.data.folder = FOLDERS + '*6'
+    config.init_from = 'runs/encoder_classification_neutral_long'
+    config.num_train_steps = 8_000
+    config.opt.learning_rate = 5e-4
+    config.opt.warmup_steps = 100
   if variant in ('hints', 'hints_deep', 'hints_uniform', 'hints_wide'):
     config.num_train_steps = 9_000
   if variant == 'hints_wide':
