@@ -1,0 +1,203 @@
+"""How much can a per-photo colour amount buy a classification model? Scored
+on the model's own held-out photos only (never a test set).
+
+  python benchmarks/scene_scale.py --checkpoint=runs/encoder_classification_neutral_long \
+      --out=benchmarks/results/scene_scale.json
+
+The held-out rule's choice is held back by the nearly neutral scenes: a
+decoding that keeps more colour paints them. `classification.Decoded`'s
+scene gate scales each photo's colour by the network's own mean chroma. This
+benchmark asks whether any per-photo scale could do better, with one
+decoding (--adjustment, --temperature) and the photo's ab multiplied by:
+
+- 1 (no gate);
+- the scene gate at each of --scene_chromas;
+- a learned scale: ridge regression, fitted on the run's training photos
+  (every photo of the neutral folder and --train_photos of the others),
+  from the encoder's five feature maps averaged over the photo (and the
+  log of the gate's mean chroma and of the decoded mean chroma) to the
+  photo's least-squares scale;
+- the oracle: each held-out photo's own least-squares scale
+  <ab, truth> / <ab, ab>, clipped to [0, 1] and to [0, 1.5], which no
+  decoding can beat with one number a photo.
+
+Each is scored at the working size in ab (mean squared error of the
+decoded against the true ab, as a gain in dB over gray's a = b = 0, averaged
+over photos, per folder, and the share of photos below gray) with the share
+of the truth's mean chroma it keeps. The PSNR that `colorjax.tune` measures
+is on RGB at the photo's size; this is the same comparison at the working
+size, so compare rows with each other. Writes the rows with the machine,
+versions and date to --out.
+"""
+
+import os
+import random
+import sys
+import types
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from colorjax import classification  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import color  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import colorize  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import images  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import sources  # pylint: disable=g-import-not-at-top,wrong-import-position
+import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _define_flags():
+  """The command's flags; defined only when this file runs as the program (tests
+  import it)."""
+  return types.SimpleNamespace(
+      checkpoint=flags.DEFINE_string('checkpoint', None, 'A run of an encoder U-Net with the '
+                                     'classification head (its held-out and training photos '
+                                     'come from its config).'),
+      adjustment=flags.DEFINE_float('adjustment', 0.8, 'The decoding: logit adjustment.'),
+      temperature=flags.DEFINE_float('temperature', 0.38, 'The decoding: temperature.'),
+      scene_chromas=flags.DEFINE_list('scene_chromas', ['6', '10', '14'], 'Scene gates.'),
+      train_photos=flags.DEFINE_integer('train_photos', 1500, 'Training photos of the '
+                                        'folders other than the neutral one to fit on.'),
+      ridges=flags.DEFINE_list('ridges', ['10', '1000'], 'Ridge penalties of the learned scale.'),
+      resolution=flags.DEFINE_integer('resolution', 128, 'Working resolution.'),
+      out=flags.DEFINE_string('out', 'benchmarks/results/scene_scale.json', 'Where to write JSON.'))
+
+
+def least_squares_scale(ab, truth) -> float:
+  """The s that minimises |s ab - truth|^2 (0 for ab = 0)."""
+  return float(np.sum(ab * truth) / max(float(np.sum(ab * ab)), 1e-6))
+
+
+def ridge(features, targets, penalty: float):
+  """Weights w of min |features w - targets|^2 + penalty |w|^2."""
+  gram = features.T @ features + penalty * np.eye(features.shape[1])
+  return np.linalg.solve(gram, features.T @ targets)
+
+
+def score(photos: list[dict], scales) -> dict:
+  """Gain over gray in dB (ab, working size), per photo averaged, per folder,
+  the share of photos below gray, and the share of the truth's chroma kept,
+  for each photo's ab times its scale."""
+  gains, chroma, folders = [], 0.0, {}
+  for photo, scale in zip(photos, scales):
+    ab, truth = photo['ab'] * scale, photo['truth']
+    gain = 10 * np.log10((np.mean(truth**2) + 1e-3) / (np.mean((ab - truth)**2) + 1e-3))
+    gains.append(gain)
+    folders.setdefault(photo['folder'], []).append(gain)
+    chroma += float(np.linalg.norm(ab, axis=-1).mean())
+  truth_chroma = sum(float(np.linalg.norm(p['truth'], axis=-1).mean()) for p in photos)
+  return {'gain_db': float(np.mean(gains)), 'below_gray': float(np.mean(np.array(gains) < 0)),
+          'chroma_share': chroma / truth_chroma,
+          **{f'gain_db_{name}': float(np.mean(g)) for name, g in sorted(folders.items())}}
+
+
+class Photos:
+  """The decoded and true ab of photos at the working size, with the pooled
+  encoder features and the scene gate's mean chroma."""
+
+  def __init__(self, path: str, adjustment: float, temperature: float, resolution: int):
+    model, self.variables, info = inference.load_model(path, adjustment=adjustment,
+                                                       temperature=temperature)
+    if not isinstance(model, classification.Decoded) or info['config']['model'][
+        'name'] != 'encoder_unet':
+      raise app.UsageError(f'{path} is not an encoder U-Net with the classification head.')
+    self.config, self.resolution = info['config'], resolution
+    self.folder = sources.folder_of(self.config, None)
+    net = model.model
+
+    def run(variables, l):
+      logits, state = net.apply(variables, l, train=False,
+                                capture_intermediates=lambda m, _: m.name == 'encoder')
+      features = state['intermediates']['encoder']['__call__'][0]
+      return logits, jnp.concatenate([f.mean((1, 2)) for f in features], -1)
+
+    self._run = jax.jit(run)
+    self._decode = jax.jit(model.decode)
+    self._lab = jax.jit(color.rgb_to_lab)
+    # The scene gate's m (`classification.scene_gate`, before its min(1, m / c)):
+    # the mean chroma of the adjusted distribution's mean colours.
+    self._gate_chroma = jax.jit(lambda logits: jnp.mean(jnp.linalg.norm(
+        jax.nn.softmax(logits - model.adjustment * model.log_weights, axis=-1)
+        @ jnp.asarray(model.bins), axis=-1)))
+
+  def split(self, name: str) -> list[str]:
+    return sorted(set(sources.open_source(ml_collections.ConfigDict(self.config['data']),
+                                          name).paths))
+
+  def __call__(self, paths: list[str]) -> list[dict]:
+    rows = []
+    for path in paths:
+      rgb = images.FileSource([path]).load(0)
+      height, width = colorize.working_size(*rgb.shape[:2], self.resolution)
+      small = np.clip(np.round(images.resize(rgb[None].astype(np.float32), height, width)),
+                      0, 255).astype(np.uint8)
+      lab = self._lab(small)
+      l = np.asarray(color.normalize(lab)[0])
+      padded = colorize.pad(l, colorize.bucket(height), colorize.bucket(width))
+      logits, pooled = self._run(self.variables, padded)
+      logits = logits[:, :height, :width]
+      ab = np.asarray(self._decode(logits))[0] * color.AB_SCALE
+      gate_chroma = float(self._gate_chroma(logits.astype(jnp.float32)))
+      rows.append({'folder': sources.folder_name(self.folder(path)),
+                   'pooled': np.asarray(pooled)[0], 'ab': ab.reshape(-1, 2),
+                   'truth': np.asarray(lab)[0, ..., 1:].reshape(-1, 2),
+                   'gate_chroma': gate_chroma})
+    return rows
+
+
+def design(photos: list[dict], mean, std):
+  """The learned scale's inputs: standardised pooled features, log(1 + the
+  gate's mean chroma), log(1 + the decoded mean chroma) and 1."""
+  pooled = np.stack([p['pooled'] for p in photos])
+  extra = [[np.log1p(p['gate_chroma']), np.log1p(np.linalg.norm(p['ab'], axis=-1).mean()), 1.0]
+           for p in photos]
+  return np.concatenate([(pooled - mean) / std, np.asarray(extra)], 1)
+
+
+def main(args):
+  if not args.checkpoint.value:
+    raise app.UsageError('Pass the run with --checkpoint=RUN_DIR.')
+  environment = common.environment()
+  photos = Photos(args.checkpoint.value, args.adjustment.value, args.temperature.value,
+                  args.resolution.value)
+  training = photos.split('train')
+  neutral = [p for p in training if sources.folder_name(photos.folder(p)) == 'train_neutral']
+  others = [p for p in training if p not in set(neutral)]
+  random.Random(0).shuffle(others)
+  fit, held_out = photos(neutral + others[:args.train_photos.value]), photos(photos.split('eval'))
+  pooled = np.stack([p['pooled'] for p in fit])
+  mean, std = pooled.mean(0), pooled.std(0) + 1e-6
+  targets = np.array([least_squares_scale(p['ab'], p['truth']) for p in fit]).clip(0, 1.5)
+  oracle = np.array([least_squares_scale(p['ab'], p['truth']) for p in held_out])
+  rows = [{'scale': 'none', **score(held_out, np.ones(len(held_out)))}]
+  for chroma in args.scene_chromas.value:
+    gates = [min(1.0, p['gate_chroma'] / float(chroma)) for p in held_out]
+    rows.append({'scale': f'scene gate {chroma}', **score(held_out, gates)})
+  for penalty in args.ridges.value:
+    weights = ridge(design(fit, mean, std), targets, float(penalty))
+    learned = design(held_out, mean, std) @ weights
+    rows.append({'scale': f'learned, ridge {penalty}', **score(held_out, learned.clip(0, 1)),
+                 'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
+  for top in (1.0, 1.5):
+    rows.append({'scale': f'oracle, at most {top}', **score(held_out, oracle.clip(0, top))})
+  environment.update(checkpoint=args.checkpoint.value, adjustment=args.adjustment.value,
+                     temperature=args.temperature.value, fitted_on=len(fit),
+                     held_out_photos=len(held_out))
+  common.write(args.out.value, environment, rows)
+  columns = ['scale', 'gain_db', *sorted(k for k in rows[0] if k.startswith('gain_db_')),
+             'below_gray', 'chroma_share', 'correlation_with_oracle']
+  print(f'{len(held_out)} held-out photos, fitted on {len(fit)} training photos:')
+  print(common.markdown(rows, columns))
+  print(f'Wrote {args.out.value}.')
+
+
+if __name__ == '__main__':
+  _args = _define_flags()
+  app.run(lambda argv: main(_args))
