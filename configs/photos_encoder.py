@@ -66,7 +66,8 @@ Variants:
                   photos drawn 6x as often instead of 3x, because the
                   neutral scenes are what holds the rule's choice at 22-27%
                   of the colour and the other folders still gained from
-                  more steps (95 minutes on 2 CPU cores, 2026-12-05).
+                  more steps (95 minutes on 2 CPU cores, 13 of them paused,
+                  2026-12-05).
                   Measured (RESULTS.md "Trained on, with the neutral scenes
                   drawn 6x"): the held-out rule chose adjustment 1, T 0.38:
                   +1.01 dB over gray on the 246 held-out photos at 34% of
