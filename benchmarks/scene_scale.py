@@ -121,11 +121,9 @@ class Photos:
     self._run = jax.jit(run)
     self._decode = jax.jit(model.decode)
     self._lab = jax.jit(color.rgb_to_lab)
-    # The scene gate's m (`classification.scene_gate`, before its min(1, m / c)):
-    # the mean chroma of the adjusted distribution's mean colours.
-    self._gate_chroma = jax.jit(lambda logits: jnp.mean(jnp.linalg.norm(
-        jax.nn.softmax(logits - model.adjustment * model.log_weights, axis=-1)
-        @ jnp.asarray(model.bins), axis=-1)))
+    # The scene gate's m, from the adjusted logits as `Decoded.decode` gives it.
+    self._gate_chroma = jax.jit(lambda logits: classification.mean_chroma(
+        logits.astype(jnp.float32) - model.adjustment * model.log_weights, model.bins))
 
   def split(self, name: str) -> list[str]:
     return sorted(set(sources.open_source(ml_collections.ConfigDict(self.config['data']),
@@ -144,7 +142,7 @@ class Photos:
       logits, pooled = self._run(self.variables, padded)
       logits = logits[:, :height, :width]
       ab = np.asarray(self._decode(logits))[0] * color.AB_SCALE
-      gate_chroma = float(self._gate_chroma(logits.astype(jnp.float32)))
+      gate_chroma = float(self._gate_chroma(logits)[0])
       rows.append({'folder': sources.folder_name(self.folder(path)),
                    'pooled': np.asarray(pooled)[0], 'ab': ab.reshape(-1, 2),
                    'truth': np.asarray(lab)[0, ..., 1:].reshape(-1, 2),
@@ -169,7 +167,7 @@ def main(args):
                   args.resolution.value)
   training = photos.split('train')
   neutral = [p for p in training if sources.folder_name(photos.folder(p)) == 'train_neutral']
-  others = [p for p in training if p not in set(neutral)]
+  others = sorted(set(training) - set(neutral))
   random.Random(0).shuffle(others)
   fit, held_out = photos(neutral + others[:args.train_photos.value]), photos(photos.split('eval'))
   pooled = np.stack([p['pooled'] for p in fit])
@@ -180,9 +178,9 @@ def main(args):
   for chroma in args.scene_chromas.value:
     gates = [min(1.0, p['gate_chroma'] / float(chroma)) for p in held_out]
     rows.append({'scale': f'scene gate {chroma}', **score(held_out, gates)})
+  fit_design, held_out_design = design(fit, mean, std), design(held_out, mean, std)
   for penalty in args.ridges.value:
-    weights = ridge(design(fit, mean, std), targets, float(penalty))
-    learned = design(held_out, mean, std) @ weights
+    learned = held_out_design @ ridge(fit_design, targets, float(penalty))
     rows.append({'scale': f'learned, ridge {penalty}', **score(held_out, learned.clip(0, 1)),
                  'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
   for top in (1.0, 1.5):

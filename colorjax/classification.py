@@ -272,12 +272,18 @@ def scene_gate(logits, bins, scene_chroma: float):
   units). A photo the network expects to be colourful as a whole keeps its
   colours; one it expects to be nearly neutral fades towards gray in
   proportion."""
+  return jnp.minimum(1.0, mean_chroma(logits, bins) / scene_chroma)[..., None, None, None]
+
+
+def mean_chroma(logits, bins):
+  """The scene gate's evidence [...] for logits [..., H, W, Q]: the chroma
+  |E[ab]| of each pixel's mean colour (T = 1) averaged over the photo's
+  pixels (LAB units)."""
   if logits.ndim < 3:
     raise ValueError('The scene gate averages over a photo: it needs logits [..., H, W, Q], '
                      f'not shape {logits.shape}.')
   mean = jax.nn.softmax(logits.astype(jnp.float32), axis=-1) @ jnp.asarray(bins, jnp.float32)
-  chroma = jnp.mean(jnp.linalg.norm(mean, axis=-1), axis=(-2, -1))
-  return jnp.minimum(1.0, chroma / scene_chroma)[..., None, None, None]
+  return jnp.mean(jnp.linalg.norm(mean, axis=-1), axis=(-2, -1))
 
 
 # ------------------------------------------------------------------ prior --
