@@ -34,6 +34,15 @@ L_SCALE = 50.0   # l = L / L_SCALE - 1
 AB_SCALE = 128.0  # ab = (a, b) / AB_SCALE
 
 
+def _srgb_to_linear(v):
+  """sRGB's decoding of v in [0, 1] (NumPy, float64)."""
+  return np.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
+
+
+# The linear value of each 8-bit sRGB level, computed in float64.
+_LINEAR_FROM_LEVEL = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+
+
 def _mix(x, matrix):
   """x [..., 3] times matrix^T (each output channel a weighted sum of x's),
   written out. As a matrix product with 3 terms it went to XLA:CPU's dot, a
@@ -62,11 +71,16 @@ def rgb_to_lab(rgb):
     [..., 3] float32 array of L in [0, 100] and a, b in about [-128, 127].
   """
   if jnp.issubdtype(rgb.dtype, jnp.integer):
-    rgb = rgb.astype(jnp.float32) / 255.0
-  rgb = rgb.astype(jnp.float32)
-  linear = jnp.where(rgb > 0.04045,
-                     _safe_pow((rgb + 0.055) / 1.055, 2.4, 0.04045),
-                     rgb / 12.92)
+    # 256 levels: their linear values are looked up, not raised to 2.4 (the
+    # power was the conversion's dearest part: 6.5 against 2.8 ms for a
+    # 16 x 96x96 batch on 2 cores, 2026-12-05).
+    linear = jnp.take(jnp.asarray(_LINEAR_FROM_LEVEL), rgb.astype(jnp.int32), axis=0,
+                      mode='clip')
+  else:
+    rgb = rgb.astype(jnp.float32)
+    linear = jnp.where(rgb > 0.04045,
+                       _safe_pow((rgb + 0.055) / 1.055, 2.4, 0.04045),
+                       rgb / 12.92)
   xyz = _mix(linear, _XYZ_FROM_RGB) / _D65_WHITE
   f = jnp.where(xyz > _EPSILON,
                 _safe_pow(xyz, 1.0 / 3.0, _EPSILON),
