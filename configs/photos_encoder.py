@@ -8,6 +8,8 @@
       --workdir=runs/encoder_classification_neutral_long
   python -m colorjax.main --config=configs/photos_encoder.py:classification_neutral_continued \\
       --workdir=runs/encoder_classification_neutral_continued   # after the _long run
+  python -m colorjax.main --config=configs/photos_encoder.py:classification_marathon \\
+      --workdir=runs/encoder_classification_marathon   # several sessions, resumed
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_deep --workdir=runs/encoder_hints_deep
@@ -74,6 +76,16 @@ Variants:
                   the colourfulness (the neutral scenes -0.22), but +0.58 /
                   +0.45 / +0.45 dB on Kodak24 / CBSD68 / McMaster18 at 25 /
                   30 / 10%; not bundled;
+  classification_marathon  the classification_neutral recipe (the neutral
+                  folder drawn 3x, the same 246 held-out photos) for
+                  24,000 steps from ImageNet in one cosine schedule: three
+                  times the _long run's crops. The runs so far gained at
+                  every doubling of the steps on every folder but the
+                  neutral one (4,000 -> 8,000 -> 8,000 more), and
+                  `benchmarks/scene_scale.py` says the colour is held back
+                  by the network, not the decoding. About 4 hours on 2 CPU
+                  cores, so it runs over several sessions with exact resume
+                  (started 2026-12-05 on the session's machine);
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
@@ -150,7 +162,7 @@ before step 1,400 was up to 10% above this recipe's). Evaluate at
 from configs import photos_unet
 
 VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long',
-            'classification_neutral_continued', 'unet',
+            'classification_neutral_continued', 'classification_marathon', 'unet',
             'hints', 'hints_deep', 'hints_uniform', 'hints_wide', 'hints_continued',
             'hints_finetune',
             'gpu_classification', 'gpu_hints')
@@ -183,10 +195,12 @@ def get_config(variant: str = 'classification'):
   if 'hints' in variant:
     config.hints.enabled = True
     config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
-  if variant.startswith('classification_neutral'):
+  if variant.startswith(('classification_neutral', 'classification_marathon')):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
     config.num_train_steps = 8_000 if variant.endswith('_long') else 4_000
+  if variant == 'classification_marathon':
+    config.num_train_steps = 24_000
   if variant == 'classification_neutral_continued':
     config.data.folder = FOLDERS + '*6'
     config.init_from = 'runs/encoder_classification_neutral_long'
