@@ -181,10 +181,23 @@ def torch_seconds(mode: str, model: str, size: int, batch: int):
 def main(argv):
   del argv
   rows, environment = [], common.environment()
+  cache = None  # A cache directory this run made, removed at its end.
   if _ROUNDS.value > 1:  # The rounds' processes share their compiled programs.
-    cache = tempfile.mkdtemp(prefix='train-step-xla-cache-')
-    os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', cache)
+    if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+      cache = tempfile.mkdtemp(prefix='train-step-xla-cache-')
+      os.environ['JAX_COMPILATION_CACHE_DIR'] = cache
     os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+  try:
+    _run_cases(rows, environment)
+  finally:
+    if cache:
+      shutil.rmtree(cache, ignore_errors=True)
+  print(json.dumps(environment, indent=1))
+  print(common.markdown(rows, list(dict.fromkeys(k for row in rows for k in row))))
+
+
+def _run_cases(rows: list, environment: dict) -> None:
+  """Times every case of --cases, adding its rows to `rows` (and --out) as they come."""
   if _TORCH.value:
     environment['PyTorch GLIBC_TUNABLES'] = torch_tunables()
 
@@ -249,10 +262,6 @@ def main(argv):
                      'fp32' if mode == 'eager' else 'bf16', median(seconds[mode]),
                      step_flops[last], measured[mode]['peak_memory_gib']),
                 seconds[mode], versus=seconds[last]))
-  if _ROUNDS.value > 1:
-    shutil.rmtree(cache, ignore_errors=True)
-  print(json.dumps(environment, indent=1))
-  print(common.markdown(rows, list(dict.fromkeys(k for row in rows for k in row))))
 
 
 if __name__ == '__main__':
