@@ -85,7 +85,8 @@ Variants:
                   `benchmarks/scene_scale.py` says the colour is held back
                   by the network, not the decoding. About 4 hours on 2 CPU
                   cores, so it runs over several sessions with exact resume
-                  (started 2026-12-05 on the session's machine);
+                  (started 2026-12-05 on the session's machine); judged,
+                  once trained, by launch/judge_classification.sh;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
