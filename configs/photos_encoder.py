@@ -79,14 +79,16 @@ Variants:
   classification_marathon  the classification_neutral recipe (the neutral
                   folder drawn 3x, the same 246 held-out photos) for
                   24,000 steps from ImageNet in one cosine schedule: three
-                  times the _long run's crops. The runs so far gained at
-                  every doubling of the steps on every folder but the
-                  neutral one (4,000 -> 8,000 -> 8,000 more), and
+                  times the _long run's crops. On the held-out photos the
+                  runs so far gained with every doubling of the steps
+                  (4,000: +0.85 dB by the rule, 8,000: +0.93, 8,000 more:
+                  +1.01; the last not on the test sets), and
                   `benchmarks/scene_scale.py` says the colour is held back
-                  by the network, not the decoding. About 4 hours on 2 CPU
-                  cores, so it runs over several sessions with exact resume
-                  (started 2026-12-05 on the session's machine); judged,
-                  once trained, by launch/judge_classification.sh;
+                  by the network, not the decoding. 28-34 images/s on 2
+                  CPU cores (about 3.5 hours), so it runs over several
+                  sessions with exact resume (started 2026-12-05 on the
+                  session's machine); judged, once trained, by
+                  launch/judge_classification.sh;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
