@@ -201,9 +201,8 @@ def get_config(variant: str = 'classification'):
   if variant.startswith(('classification_neutral', 'classification_marathon')):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
-    config.num_train_steps = 8_000 if variant.endswith('_long') else 4_000
-  if variant == 'classification_marathon':
-    config.num_train_steps = 24_000
+    config.num_train_steps = {'classification_neutral_long': 8_000,
+                              'classification_marathon': 24_000}.get(variant, 4_000)
   if variant == 'classification_neutral_continued':
     config.data.folder = FOLDERS + '*6'
     config.init_from = 'runs/encoder_classification_neutral_long'
