@@ -13,7 +13,8 @@
 # Kodak24, CBSD68 and McMaster18. The settings can be narrowed for a quick
 # check of a run still training (ADJUSTMENTS=1 TEMPERATURES=0.38
 # CONFIDENCES=0 SCENE_CHROMAS=0); a choice made that way is not the rule's.
-# Extra FLAGS go to colorjax.tune (e.g. --resolution=96).
+# Extra FLAGS go to colorjax.tune. Everything is scored at the working
+# resolution the encoder runs were judged at (RESOLUTION, default 128).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run="${1:?Name the run directory to judge, e.g. launch/judge_classification.sh runs/encoder_classification_marathon}"
@@ -21,15 +22,16 @@ shift
 [[ -d "$run" ]] || { echo "launch/judge_classification.sh: $run is not a run directory; train it first (python -m colorjax.main --workdir=$run ...)." >&2; exit 2; }
 python="${PYTHON:-python}"
 data="${DATA:-../shared/data}"
+resolution="${RESOLUTION:-128}"
 tuned="${run%/}_tuned"
 "$python" -m colorjax.tune --checkpoint="$run" \
   --adjustments="${ADJUSTMENTS:-0.4,0.6,0.8,1,1.2}" --temperatures="${TEMPERATURES:-0.38,0.6}" \
   --confidences="${CONFIDENCES:-0,2}" --scene_chromas="${SCENE_CHROMAS:-0,6,10,14}" \
   --min_gain_db=0.5 --min_folder_gain_db=0.2 --folder_gains=train_neutral:-0.5 \
-  --resolution=128 --out="$run/tune" --export="$tuned" "$@"
-"$python" -m colorjax.evaluate --held_out="$run" --checkpoint="$tuned" --resolution=128 \
+  --resolution="$resolution" --out="$run/tune" --export="$tuned" "$@"
+"$python" -m colorjax.evaluate --held_out="$run" --checkpoint="$tuned" --resolution="$resolution" \
   --out="$run/tuned_on_held_out"
 for set in kodak24 cbsd68 mcmaster18; do
-  "$python" -m colorjax.evaluate --checkpoint="$tuned" --data="$data/eval/$set" --resolution=128 \
+  "$python" -m colorjax.evaluate --checkpoint="$tuned" --data="$data/eval/$set" --resolution="$resolution" \
     --out="$tuned/eval_$set"
 done
