@@ -87,8 +87,13 @@ Variants:
                   by the network, not the decoding. 28-34 images/s on 2
                   CPU cores (about 3.5 hours), so it runs over several
                   sessions with exact resume (started 2026-12-05 on the
-                  session's machine); judged, once trained, by
-                  launch/judge_classification.sh;
+                  session's machine). Measured (RESULTS.md "Three
+                  times as long", 2026-12-05, 29.8 images/s): far more
+                  colour at every decoding, but the neutral scenes are
+                  painted more, so none of the rule's 80 settings passes
+                  (fallback +0.61 dB, 27% of the colour; +0.49 / +0.41 /
+                  +0.56 dB on the test sets); behind the continued run
+                  on the held-out photos; not bundled;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
