@@ -221,12 +221,13 @@ def get_config(variant: str = 'classification'):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
     config.num_train_steps = {'classification_neutral_long': 8_000,
-                              'classification_marathon': 24_000}.get(variant, 4_000)
+                              'classification_neutral_continued': 8_000,
+                              'classification_marathon': 24_000,
+                              'classification_marathon_continued': 8_000}.get(variant, 4_000)
   if variant in ('classification_neutral_continued', 'classification_marathon_continued'):
     config.data.folder = FOLDERS + '*6'
     config.init_from = {'classification_neutral_continued': 'runs/encoder_classification_neutral_long',
                         'classification_marathon_continued': 'runs/encoder_classification_marathon'}[variant]
-    config.num_train_steps = 8_000
     config.opt.learning_rate = 5e-4
     config.opt.warmup_steps = 100
   if variant in ('hints', 'hints_deep', 'hints_uniform', 'hints_wide'):
