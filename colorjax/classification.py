@@ -275,15 +275,43 @@ def scene_gate(logits, bins, scene_chroma: float):
   return jnp.minimum(1.0, mean_chroma(logits, bins) / scene_chroma)[..., None, None, None]
 
 
-def mean_chroma(logits, bins):
+def mean_chroma(logits, bins, *, eps: float = 0.0):
   """The scene gate's evidence [...] for logits [..., H, W, Q]: the chroma
   |E[ab]| of each pixel's mean colour (T = 1) averaged over the photo's
-  pixels (LAB units)."""
+  pixels (LAB units). eps > 0 takes sqrt(|E[ab]|^2 + eps) instead, whose
+  gradient stays finite at a pixel whose mean colour is gray."""
   if logits.ndim < 3:
     raise ValueError('The scene gate averages over a photo: it needs logits [..., H, W, Q], '
                      f'not shape {logits.shape}.')
   mean = jax.nn.softmax(logits.astype(jnp.float32), axis=-1) @ jnp.asarray(bins, jnp.float32)
-  return jnp.mean(jnp.linalg.norm(mean, axis=-1), axis=(-2, -1))
+  return jnp.mean(jnp.sqrt(jnp.sum(jnp.square(mean), axis=-1) + eps), axis=(-2, -1))
+
+
+def scene_chroma_loss(logits, ab, bins, class_weights=None):
+  """How far each photo's colour evidence is from its true amount of colour:
+  the mean over photos of (m - t)^2 in LAB units squared, m being the scene
+  gate's evidence (`mean_chroma`) under the unweighted posterior (the logits
+  less log(class weights), what logit adjustment 1 decodes) and t the mean
+  chroma |ab| of the photo's true colours.
+
+  The cross-entropy judges each pixel alone, so a network unsure between
+  colours keeps a faint mean colour on a colourful photo and a vivid mode on
+  a neutral one alike; this term charges a photo-level mismatch, the amount
+  of colour the scene gate reads, over all of a photo's pixels at once.
+
+  Args:
+    logits: [..., H, W, Q].
+    ab: [..., H, W, 2], the true colours in LAB units.
+    bins: [Q, 2].
+    class_weights: [Q], the rebalancing weights the network trains with
+      (None: no rebalancing).
+  """
+  logits = logits.astype(jnp.float32)
+  if class_weights is not None:
+    logits = logits - jnp.log(jnp.asarray(class_weights, jnp.float32))
+  predicted = mean_chroma(logits, bins, eps=1e-4)
+  true = jnp.mean(jnp.linalg.norm(ab.astype(jnp.float32), axis=-1), axis=(-2, -1))
+  return jnp.mean(jnp.square(predicted - true))
 
 
 # ------------------------------------------------------------------ prior --

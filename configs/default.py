@@ -79,6 +79,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.classification.prior_sigma = 5.0  # Smoothing of the empirical prior, LAB units.
   config.classification.prior = ''  # .npz from `python -m colorjax.prior` ('': computed into <workdir>/ab_prior.npz).
   config.classification.prior_images = 2_000  # Images the prior is counted over (evenly spaced).
+  # Weight of the photo-level colour term (classification.scene_chroma_loss, LAB units squared) added
+  # to the cross-entropy; 0: the cross-entropy alone.
+  config.classification.scene_weight = 0.0
   config.classification.temperature = 0.38  # Annealed-mean temperature at inference (1: mean, 0: mode).
   config.classification.adjustment = 0.0  # Logit adjustment at inference: share of the rebalancing bias removed (0: paper, 1: all).
   config.classification.confidence = 0.0  # Confidence weighting at inference (0: off); see classification.Decoded.

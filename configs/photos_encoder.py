@@ -12,6 +12,8 @@
       --workdir=runs/encoder_classification_marathon   # several sessions, resumed
   python -m colorjax.main --config=configs/photos_encoder.py:classification_marathon_continued \\
       --workdir=runs/encoder_classification_marathon_continued   # after the marathon
+  python -m colorjax.main --config=configs/photos_encoder.py:classification_scene \\
+      --workdir=runs/encoder_classification_scene   # after marathon_continued
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_deep --workdir=runs/encoder_hints_deep
@@ -107,6 +109,18 @@ Variants:
                   has more colour but fails the rule on the neutral
                   scenes; about 70 minutes on 2 CPU cores (started
                   2026-12-05, to be resumed and judged);
+  classification_scene  the marathon_continued run trained on
+                  (config.init_from, default
+                  runs/encoder_classification_marathon_continued) for
+                  4,000 more steps at 5e-4, the neutral folder drawn 6x,
+                  with the photo-level colour term added to the
+                  cross-entropy (config.classification.scene_weight 0.01:
+                  `classification.scene_chroma_loss`, the squared gap
+                  between the scene gate's evidence and the photo's true
+                  mean chroma, in LAB units), because every run so far
+                  painted the neutral scenes with the same confident
+                  colour as the rest while the cross-entropy judged each
+                  pixel alone;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
@@ -184,7 +198,7 @@ from configs import photos_unet
 
 VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long',
             'classification_neutral_continued', 'classification_marathon',
-            'classification_marathon_continued', 'unet',
+            'classification_marathon_continued', 'classification_scene', 'unet',
             'hints', 'hints_deep', 'hints_uniform', 'hints_wide', 'hints_continued',
             'hints_finetune',
             'gpu_classification', 'gpu_hints')
@@ -230,6 +244,14 @@ def get_config(variant: str = 'classification'):
                         'classification_marathon_continued': 'runs/encoder_classification_marathon'}[variant]
     config.opt.learning_rate = 5e-4
     config.opt.warmup_steps = 100
+  if variant == 'classification_scene':
+    config.data.folder = FOLDERS + '*6'
+    config.data.eval_fractions = 'train_neutral:0.1'
+    config.init_from = 'runs/encoder_classification_marathon_continued'
+    config.num_train_steps = 4_000
+    config.opt.learning_rate = 5e-4
+    config.opt.warmup_steps = 100
+    config.classification.scene_weight = 0.01
   if variant in ('hints', 'hints_deep', 'hints_uniform', 'hints_wide'):
     config.num_train_steps = 9_000
   if variant == 'hints_wide':

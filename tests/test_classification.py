@@ -252,6 +252,57 @@ def test_scene_gate_fades_photos_the_network_expects_nearly_neutral():
     classification.scene_gate(jnp.zeros((4, 261)), bins, 10.0)
 
 
+def test_scene_chroma_loss_charges_a_photos_colour_against_its_truths():
+  bins = classification.ab_bins()
+  rng = np.random.default_rng(7)
+  logits = rng.normal(size=(3, 4, 5, len(bins))) * 3
+  ab = rng.uniform(-50, 50, size=(3, 4, 5, 2))
+  weights = rng.uniform(0.2, 5.0, len(bins))
+  # A float64 reference: the unweighted posterior's mean colours, their chroma
+  # averaged over each photo, against the true colours' mean chroma.
+  adjusted = logits - np.log(weights)
+  p = np.exp(adjusted - adjusted.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  m = np.linalg.norm(p @ bins, axis=-1).mean(axis=(1, 2))
+  t = np.linalg.norm(ab, axis=-1).mean(axis=(1, 2))
+  loss = classification.scene_chroma_loss(jnp.asarray(logits, jnp.float32),
+                                          jnp.asarray(ab, jnp.float32), bins,
+                                          weights.astype(np.float32))
+  assert float(loss) == pytest.approx(float(np.mean((m - t) ** 2)), rel=1e-4)
+  # Sure of a vivid red: no charge on a red photo, its chroma squared on a gray one.
+  red = int(np.argmax(bins[:, 0]))
+  sure = np.zeros((1, 4, 5, len(bins)), np.float32)
+  sure[..., red] = 60.0
+  truth = np.broadcast_to(bins[red], (1, 4, 5, 2)).astype(np.float32)
+  chroma = float(np.linalg.norm(bins[red]))
+  assert float(classification.scene_chroma_loss(sure, truth, bins)) < 1e-3
+  assert float(classification.scene_chroma_loss(sure, 0 * truth, bins)) == pytest.approx(
+      chroma ** 2, rel=1e-4)
+  # Sure of gray, where |E[ab]| has no gradient: the loss's gradient stays finite.
+  gray = np.zeros_like(sure)
+  gray[..., int(np.argmin(np.linalg.norm(bins, axis=-1)))] = 60.0
+  assert np.isfinite(np.asarray(jax.grad(classification.scene_chroma_loss)(
+      jnp.asarray(gray), jnp.asarray(truth), bins))).all()
+
+
+def test_the_classification_loss_adds_the_scene_term_at_its_weight():
+  from colorjax import color, tasks  # pylint: disable=g-import-not-at-top
+  from configs import default  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  config.model.head = 'classification'
+  bins = classification.ab_bins()
+  rng = np.random.default_rng(8)
+  logits = jnp.asarray(rng.normal(size=(2, 3, 4, len(bins))), jnp.float32)
+  ab = jnp.asarray(rng.uniform(-0.4, 0.4, size=(2, 3, 4, 2)), jnp.float32)  # Normalised.
+  weights = rng.uniform(0.2, 5.0, len(bins)).astype(np.float32)
+  plain = tasks.of(config).loss(config, {'class_weights': weights})(logits, ab)
+  config.classification.scene_weight = 0.01
+  both = tasks.of(config).loss(config, {'class_weights': weights})(logits, ab)
+  scene = classification.scene_chroma_loss(logits, ab * color.AB_SCALE, bins, weights)
+  assert float(scene) > 1.0  # Random logits are far from these colours' amount.
+  assert float(both) == pytest.approx(float(plain) + 0.01 * float(scene), rel=1e-5)
+
+
 def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():
   from colorjax import tune
   row = lambda a, psnr, cf: {'adjustment': a, 'temperature': 0.38, 'psnr': psnr,

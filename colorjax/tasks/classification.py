@@ -42,10 +42,16 @@ class Classification(base.Task):
     if weights is None:
       weights = np.ones(len(bins), np.float32)
 
+    scene_weight = cls.get('scene_weight', 0.0)
+
     def loss(logits, ab):
-      return classification.rebalanced_cross_entropy(
-          logits, ab * color.AB_SCALE, bins, weights,
-          neighbours=cls.neighbours, sigma=cls.sigma)
+      ab = ab * color.AB_SCALE
+      total = classification.rebalanced_cross_entropy(
+          logits, ab, bins, weights, neighbours=cls.neighbours, sigma=cls.sigma)
+      if scene_weight:
+        total = total + scene_weight * classification.scene_chroma_loss(
+            logits, ab, bins, weights)
+      return total
     return loss
 
   def stored_config(self, config, extras):
