@@ -107,8 +107,14 @@ Variants:
                   (+0.93 to +1.01 dB, 27% to 34% of the colour, the
                   neutral scenes -0.45 to -0.22) and the marathon run
                   has more colour but fails the rule on the neutral
-                  scenes; about 70 minutes on 2 CPU cores (started
-                  2026-12-05, to be resumed and judged);
+                  scenes; 73 minutes on 2 CPU cores (2026-12-05, 30.4
+                  images/s). Measured (RESULTS.md "The marathon trained
+                  on"): the held-out rule chose adjustment 1.2, T 0.6,
+                  scene gate 10: +0.89 dB over gray on the 246 held-out
+                  photos at 31% of the colourfulness (the neutral scenes
+                  -0.45, 22% of photos below gray), +0.67 / +0.54 /
+                  +0.64 dB on Kodak24 / CBSD68 / McMaster18 at 27 / 39 /
+                  19%; behind the continued run; not bundled;
   classification_scene  the marathon_continued run trained on
                   (config.init_from, default
                   runs/encoder_classification_marathon_continued) for
