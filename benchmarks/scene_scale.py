@@ -21,6 +21,11 @@ decoding (--adjustment, --temperature) and the photo's ab multiplied by:
   <ab, truth> / <ab, ab>, clipped to [0, 1] and to [0, 1.5], which no
   decoding can beat with one number a photo.
 
+With --evidence_only it writes instead, per folder of the held-out photos,
+the scene gate's evidence m at --adjustment (at 1, the quantity
+`classification.scene_chroma_loss` trains) beside each photo's true mean
+chroma t: their means, the mean of (m - t)^2 and their correlation.
+
 Each is scored at the working size in ab (mean squared error of the
 decoded against the true ab, as a gain in dB over gray's a = b = 0, averaged
 over photos, per folder, and the share of photos below gray) with the share
@@ -67,6 +72,8 @@ def _define_flags():
                                         'folders other than the neutral one to fit on.'),
       ridges=flags.DEFINE_list('ridges', ['10', '1000'], 'Ridge penalties of the learned scale.'),
       resolution=flags.DEFINE_integer('resolution', 128, 'Working resolution.'),
+      evidence_only=flags.DEFINE_bool('evidence_only', False, 'Only compare the scene '
+                                      "gate's evidence with the true mean chroma, per folder."),
       out=flags.DEFINE_string('out', 'benchmarks/results/scene_scale.json', 'Where to write JSON.'))
 
 
@@ -150,6 +157,24 @@ class Photos:
     return rows
 
 
+def evidence(photos: list[dict]) -> list[dict]:
+  """Per folder and for all photos: the scene gate's evidence m against the
+  true mean chroma t (LAB units), their means, the mean of (m - t)^2 and
+  their correlation."""
+  groups = {'all': photos}
+  for photo in photos:
+    groups.setdefault(photo['folder'], []).append(photo)
+  rows = []
+  for name, group in sorted(groups.items(), key=lambda item: item[0] != 'all'):
+    m = np.array([p['gate_chroma'] for p in group])
+    t = np.array([np.linalg.norm(p['truth'], axis=-1).mean() for p in group])
+    correlation = float(np.corrcoef(m, t)[0, 1]) if len(group) > 1 else float('nan')
+    rows.append({'folder': name, 'photos': len(group), 'evidence': float(m.mean()),
+                 'true_chroma': float(t.mean()), 'squared_gap': float(np.mean((m - t)**2)),
+                 'correlation': correlation})
+  return rows
+
+
 def design(photos: list[dict], mean, std):
   """The learned scale's inputs: standardised pooled features, log(1 + the
   gate's mean chroma), log(1 + the decoded mean chroma) and 1."""
@@ -165,6 +190,15 @@ def main(args):
   environment = common.environment()
   photos = Photos(args.checkpoint.value, args.adjustment.value, args.temperature.value,
                   args.resolution.value)
+  if args.evidence_only.value:
+    held_out = photos(photos.split('eval'))
+    rows = evidence(held_out)
+    environment.update(checkpoint=args.checkpoint.value, adjustment=args.adjustment.value,
+                       held_out_photos=len(held_out))
+    common.write(args.out.value, environment, rows)
+    print(common.markdown(rows, list(rows[0])))
+    print(f'Wrote {args.out.value}.')
+    return
   training = photos.split('train')
   neutral = [p for p in training if sources.folder_name(photos.folder(p)) == 'train_neutral']
   others = sorted(set(training) - set(neutral))

@@ -126,7 +126,14 @@ Variants:
                   mean chroma, in LAB units), because every run so far
                   painted the neutral scenes with the same confident
                   colour as the rest while the cross-entropy judged each
-                  pixel alone;
+                  pixel alone (49 minutes on 2 CPU cores, 22.2 images/s:
+                  the term costs about a quarter of the step). Measured
+                  (RESULTS.md "A photo-level colour term", 2026-12-05): it
+                  raised the network's colour everywhere, the neutral
+                  scenes too, so none of the rule's 80 settings passes
+                  (fallback +0.66 dB, 53% of the colour, the neutral
+                  scenes -1.85; +0.01 / +0.17 / +0.88 dB on the test
+                  sets); not bundled;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn

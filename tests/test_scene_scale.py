@@ -45,3 +45,17 @@ def test_score_of_gray_truth_and_half():
   assert half['chroma_share'] == pytest.approx(0.5)
   # Twice the colour is as far from the truth as gray: no gain.
   assert scene_scale.score(photos, [2.0, 2.0])['gain_db'] == pytest.approx(0.0, abs=0.01)
+
+
+def test_evidence_compares_the_gates_chroma_with_the_truths_per_folder():
+  truth = np.array([[3.0, 4.0], [0.0, 0.0]])  # Mean chroma 2.5.
+  photos = [{'folder': 'a', 'gate_chroma': 1.5, 'truth': truth},
+            {'folder': 'a', 'gate_chroma': 3.5, 'truth': 2 * truth},
+            {'folder': 'b', 'gate_chroma': 2.5, 'truth': truth}]
+  rows = {row['folder']: row for row in scene_scale.evidence(photos)}
+  assert rows['a']['photos'] == 2 and rows['all']['photos'] == 3
+  assert rows['a']['evidence'] == pytest.approx(2.5)
+  assert rows['a']['true_chroma'] == pytest.approx(3.75)
+  assert rows['a']['squared_gap'] == pytest.approx((1.0 + 2.25) / 2)
+  assert rows['a']['correlation'] == pytest.approx(1.0)
+  assert rows['b']['squared_gap'] == 0.0 and np.isnan(rows['b']['correlation'])
