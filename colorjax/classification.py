@@ -287,12 +287,15 @@ def mean_chroma(logits, bins, *, eps: float = 0.0):
   return jnp.mean(jnp.sqrt(jnp.sum(jnp.square(mean), axis=-1) + eps), axis=(-2, -1))
 
 
-def scene_chroma_loss(logits, ab, bins, class_weights=None):
+def scene_chroma_loss(logits, ab, bins, class_weights=None, *, excess_only: bool = False):
   """How far each photo's colour evidence is from its true amount of colour:
   the mean over photos of (m - t)^2 in LAB units squared, m being the scene
   gate's evidence (`mean_chroma`) under the unweighted posterior (the logits
   less log(class weights), what logit adjustment 1 decodes) and t the mean
-  chroma |ab| of the photo's true colours.
+  chroma |ab| of the photo's true colours. With excess_only, max(0, m - t)^2:
+  only colour beyond the truth's is charged, so the term cannot be shrunk by
+  painting photos whose evidence falls short (the two-sided gap did that,
+  RESULTS.md "A photo-level colour term").
 
   The cross-entropy judges each pixel alone, so a network unsure between
   colours keeps a faint mean colour on a colourful photo and a vivid mode on
@@ -305,13 +308,15 @@ def scene_chroma_loss(logits, ab, bins, class_weights=None):
     bins: [Q, 2].
     class_weights: [Q], the rebalancing weights the network trains with
       (None: no rebalancing).
+    excess_only: charge only evidence above the truth's.
   """
   logits = logits.astype(jnp.float32)
   if class_weights is not None:
     logits = logits - jnp.log(jnp.asarray(class_weights, jnp.float32))
   predicted = mean_chroma(logits, bins, eps=1e-4)
   true = jnp.mean(jnp.linalg.norm(ab.astype(jnp.float32), axis=-1), axis=(-2, -1))
-  return jnp.mean(jnp.square(predicted - true))
+  gap = predicted - true
+  return jnp.mean(jnp.square(jnp.maximum(gap, 0.0) if excess_only else gap))
 
 
 # ------------------------------------------------------------------ prior --

@@ -82,6 +82,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Weight of the photo-level colour term (classification.scene_chroma_loss, LAB units squared) added
   # to the cross-entropy; 0: the cross-entropy alone.
   config.classification.scene_weight = 0.0
+  config.classification.scene_excess_only = False  # The term charges only colour beyond the truth's.
   config.classification.temperature = 0.38  # Annealed-mean temperature at inference (1: mean, 0: mode).
   config.classification.adjustment = 0.0  # Logit adjustment at inference: share of the rebalancing bias removed (0: paper, 1: all).
   config.classification.confidence = 0.0  # Confidence weighting at inference (0: off); see classification.Decoded.

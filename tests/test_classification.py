@@ -278,6 +278,14 @@ def test_scene_chroma_loss_charges_a_photos_colour_against_its_truths():
   assert float(classification.scene_chroma_loss(sure, truth, bins)) < 1e-3
   assert float(classification.scene_chroma_loss(sure, 0 * truth, bins)) == pytest.approx(
       chroma ** 2, rel=1e-4)
+  # Charging only the excess: the gray photo still pays, the red one under a
+  # gray guess does not.
+  assert float(classification.scene_chroma_loss(sure, 0 * truth, bins, excess_only=True)) == (
+      pytest.approx(chroma ** 2, rel=1e-4))
+  gray_guess = np.zeros_like(sure)
+  gray_guess[..., int(np.argmin(np.linalg.norm(bins, axis=-1)))] = 60.0
+  assert float(classification.scene_chroma_loss(gray_guess, truth, bins)) > 100
+  assert float(classification.scene_chroma_loss(gray_guess, truth, bins, excess_only=True)) == 0
   # Sure of gray, where |E[ab]| has no gradient: the loss's gradient stays finite.
   gray = np.zeros_like(sure)
   gray[..., int(np.argmin(np.linalg.norm(bins, axis=-1)))] = 60.0
@@ -301,6 +309,11 @@ def test_the_classification_loss_adds_the_scene_term_at_its_weight():
   scene = classification.scene_chroma_loss(logits, ab * color.AB_SCALE, bins, weights)
   assert float(scene) > 1.0  # Random logits are far from these colours' amount.
   assert float(both) == pytest.approx(float(plain) + 0.01 * float(scene), rel=1e-5)
+  config.classification.scene_excess_only = True
+  excess = tasks.of(config).loss(config, {'class_weights': weights})(logits, ab)
+  assert float(excess) == pytest.approx(float(plain) + 0.01 * float(
+      classification.scene_chroma_loss(logits, ab * color.AB_SCALE, bins, weights,
+                                       excess_only=True)), rel=1e-5)
 
 
 def test_tuning_chooses_the_most_colourful_setting_that_beats_gray():

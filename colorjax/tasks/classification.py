@@ -43,6 +43,7 @@ class Classification(base.Task):
       weights = np.ones(len(bins), np.float32)
 
     scene_weight = cls.get('scene_weight', 0.0)
+    excess_only = cls.get('scene_excess_only', False)
 
     def loss(logits, ab):
       ab = ab * color.AB_SCALE
@@ -50,7 +51,7 @@ class Classification(base.Task):
           logits, ab, bins, weights, neighbours=cls.neighbours, sigma=cls.sigma)
       if scene_weight:
         total = total + scene_weight * classification.scene_chroma_loss(
-            logits, ab, bins, weights)
+            logits, ab, bins, weights, excess_only=excess_only)
       return total
     return loss
 
