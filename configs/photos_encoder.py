@@ -129,7 +129,7 @@ Variants:
                   painted the neutral scenes with the same confident
                   colour as the rest while the cross-entropy judged each
                   pixel alone (49 minutes on 2 CPU cores, 22.2 images/s:
-                  the term costs about a quarter of the step). Measured
+                  with the term a step takes about 1.4x as long). Measured
                   (RESULTS.md "A photo-level colour term", 2026-12-05): it
                   raised the network's colour everywhere, the neutral
                   scenes too, so none of the rule's 80 settings passes
