@@ -225,6 +225,14 @@ VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_
             'hints', 'hints_deep', 'hints_uniform', 'hints_wide', 'hints_continued',
             'hints_finetune',
             'gpu_classification', 'gpu_hints')
+# The classification variants that train on from another run (config.init_from), with
+# the neutral folder drawn 6x and the learning rate restarted at 5e-4.
+CONTINUED_FROM = {
+    'classification_neutral_continued': 'runs/encoder_classification_neutral_long',
+    'classification_marathon_continued': 'runs/encoder_classification_marathon',
+    'classification_scene': 'runs/encoder_classification_marathon_continued',
+    'classification_scene_excess': 'runs/encoder_classification_marathon_continued',
+}
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
 
@@ -254,30 +262,23 @@ def get_config(variant: str = 'classification'):
   if 'hints' in variant:
     config.hints.enabled = True
     config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
-  if variant.startswith(('classification_neutral', 'classification_marathon')):
+  if variant.startswith(('classification_neutral', 'classification_marathon',
+                         'classification_scene')):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
     config.num_train_steps = {'classification_neutral_long': 8_000,
                               'classification_neutral_continued': 8_000,
                               'classification_marathon': 24_000,
                               'classification_marathon_continued': 8_000}.get(variant, 4_000)
-  if variant in ('classification_neutral_continued', 'classification_marathon_continued'):
+  if variant in CONTINUED_FROM:
     config.data.folder = FOLDERS + '*6'
-    config.init_from = {'classification_neutral_continued': 'runs/encoder_classification_neutral_long',
-                        'classification_marathon_continued': 'runs/encoder_classification_marathon'}[variant]
+    config.init_from = CONTINUED_FROM[variant]
     config.opt.learning_rate = 5e-4
     config.opt.warmup_steps = 100
   if variant.startswith('classification_scene'):
-    config.data.folder = FOLDERS + '*6'
-    config.data.eval_fractions = 'train_neutral:0.1'
-    config.init_from = 'runs/encoder_classification_marathon_continued'
-    config.num_train_steps = 4_000
-    config.opt.learning_rate = 5e-4
-    config.opt.warmup_steps = 100
-    config.classification.scene_weight = 0.01
-  if variant == 'classification_scene_excess':
-    config.classification.scene_weight = 0.05
-    config.classification.scene_excess_only = True
+    excess = variant == 'classification_scene_excess'
+    config.classification.scene_weight = 0.05 if excess else 0.01
+    config.classification.scene_excess_only = excess
   if variant in ('hints', 'hints_deep', 'hints_uniform', 'hints_wide'):
     config.num_train_steps = 9_000
   if variant == 'hints_wide':
