@@ -141,8 +141,16 @@ Variants:
                   scene_excess_only) at weight 0.05, because the two-sided
                   gap was shrunk by painting everything: the neutral
                   scenes, whose evidence sat above their truth, are what
-                  it charges (started 2026-12-05, to be resumed and
-                  judged);
+                  it charges (64 minutes on 2 CPU cores, 22.8 images/s,
+                  2026-12-05). Measured (RESULTS.md "The same term,
+                  charging only excess colour"): it faded every photo
+                  (12% of the colour at adjustment 1, T 0.38, against
+                  42%), the neutral scenes fitted and the correlation of
+                  the evidence with the truth down from 0.53 to 0.47; the
+                  rule chose adjustment 0.8, T 0.6, confidence 2, gate 10:
+                  +0.64 dB at 29% of the colour (the neutral scenes
+                  -0.49); +0.50 / +0.61 / +0.62 dB on the test sets at
+                  35 / 41 / 25%; not bundled;
   unet            MSE on ab (the seed study's loss);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
