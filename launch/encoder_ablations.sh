@@ -17,8 +17,16 @@
 #   frozen_norm   the encoder's ImageNet BatchNorm statistics kept
 #   random        no ImageNet weights (what the pretraining is worth)
 #   res128        128x128 crops, 8 per batch, as many pixels as the others (x1.125 steps)
+#   res256        the photos at twice the scale (shorter side 256-320 instead of
+#                 128-160, so the encoder sees objects nearer ImageNet's size),
+#                 192x192 crops, 16 per batch, scored at working resolution 256:
+#                 four times the pixels a step
+#   recipe_x4     the recipe for four times the steps (about res256's cost)
+#   x4_then_res256  recipe_x4's run trained on at res256's scale (init_from, 5e-4)
+#   x4_then_x4    recipe_x4's run trained on as recipe_x4 (the same cost at 96)
 # RUNS (default runs/encoder_ablations) holds one run per arm; the table goes
-# to benchmarks/results/encoder_ablations.json. Extra FLAGS go to every run.
+# to OUT (default benchmarks/results/encoder_ablations.json). Extra FLAGS go
+# to every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python}"
@@ -33,7 +41,12 @@ declare -A arm_flags=(
   [frozen_norm]="--config.model.frozen_encoder_norm=True"
   [random]="--config.model.encoder_weights="
   [res128]="--config.data.image_size=128 --config.global_batch_size=8 --config.eval.batch_size=8 --config.num_train_steps=$((steps * 9 / 8))"
+  [res256]="--config.data.image_size=192 --config.data.scale_range=(1.3333,1.6667)"
+  [recipe_x4]="--config.num_train_steps=$((steps * 4)) --config.opt.warmup_steps=$((steps / 3)) --config.checkpoint_every_steps=$((steps * 4))"
+  [x4_then_res256]="--config.init_from=$runs/recipe_x4 --config.opt.learning_rate=5e-4 --config.data.image_size=192 --config.data.scale_range=(1.3333,1.6667)"
+  [x4_then_x4]="--config.init_from=$runs/recipe_x4 --config.opt.learning_rate=5e-4 --config.num_train_steps=$((steps * 4)) --config.opt.warmup_steps=$((steps / 3)) --config.checkpoint_every_steps=$((steps * 4))"
 )
+declare -A arm_resolution=([res256]=256 [x4_then_res256]=256)  # Working resolution it is scored at; 128 otherwise.
 arms="${ARMS:-recipe recipe_seed1 lr_scale_1 frozen frozen_norm random res128}"
 table=()
 for arm in $arms; do
@@ -47,9 +60,11 @@ for arm in $arms; do
       --config.eval_every_steps=-1 --config.checkpoint_every_steps="$steps" \
       --config.keep_checkpoints=1 ${arm_flags[$arm]} "$@"
     echo "$(( $(date +%s) - start ))" > "$run/train_seconds"
-    "$python" -m colorjax.evaluate --checkpoint="$run" --held_out="$run" --resolution=128 \
+    "$python" -m colorjax.evaluate --checkpoint="$run" --held_out="$run" \
+      --resolution="${arm_resolution[$arm]:-128}" \
       --grid_images=0 --out="$run/eval_held_out"
   fi
   table+=("$arm:$run")
 done
-"$python" benchmarks/encoder_ablations.py --arms="$(IFS=,; echo "${table[*]}")"
+"$python" benchmarks/encoder_ablations.py --arms="$(IFS=,; echo "${table[*]}")" \
+  --out="${OUT:-benchmarks/results/encoder_ablations.json}"
