@@ -22,7 +22,8 @@
 #                 192x192 crops, 16 per batch, scored at working resolution 256:
 #                 four times the pixels a step
 #   recipe_x4     the recipe for four times the steps (about res256's cost)
-#   x4_then_res256  recipe_x4's run trained on at res256's scale (init_from, 5e-4)
+#   x4_then_res256  recipe_x4's run trained on at res256's scale (init_from, 5e-4;
+#                 list recipe_x4 before it in ARMS)
 #   x4_then_x4    recipe_x4's run trained on as recipe_x4 (the same cost at 96)
 # RUNS (default runs/encoder_ablations) holds one run per arm; the table goes
 # to OUT (default benchmarks/results/encoder_ablations.json). Extra FLAGS go
