@@ -17,6 +17,8 @@
   python -m colorjax.main --config=configs/photos_encoder.py:classification_scene_excess \\
       --workdir=runs/encoder_classification_scene_excess   # after marathon_continued
   python -m colorjax.main --config=configs/photos_encoder.py:unet --workdir=runs/encoder_unet
+  python -m colorjax.main --config=configs/photos_encoder.py:unet_continued \\
+      --workdir=runs/encoder_unet_continued   # after marathon_continued
   python -m colorjax.main --config=configs/photos_encoder.py:hints --workdir=runs/encoder_hints
   python -m colorjax.main --config=configs/photos_encoder.py:hints_deep --workdir=runs/encoder_hints_deep
   python -m colorjax.main --config=configs/photos_encoder.py:hints_uniform \\
@@ -154,6 +156,18 @@ Variants:
                   -0.49); +0.50 / +0.61 / +0.62 dB on the test sets at
                   35 / 41 / 25%; not bundled;
   unet            MSE on ab (the seed study's loss);
+  unet_continued  the MSE head on the marathon_continued run's encoder and
+                  decoder (config.init_from, default
+                  runs/encoder_classification_marathon_continued: every
+                  weight but the head, which starts fresh), 14,000 steps at
+                  5e-4, the neutral folder drawn 6x, the same held-out
+                  photos: every classification run so far painted the
+                  neutral scenes with confident colour, so the rule held
+                  it at 31-34% of the colour, while the MSE head, which
+                  pays for a wrong colour by its square, kept 60-63% at
+                  +1.23-1.28 dB on the ablations' held-out photos
+                  (RESULTS.md "The working scale"); its chroma gain is
+                  chosen by the same rule (colorjax.tune --saturations);
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
                   3x as often (93 minutes). Measured (RESULTS.md "The hint
@@ -231,7 +245,7 @@ from configs import photos_unet
 VARIANTS = ('classification', 'classification_neutral', 'classification_neutral_long',
             'classification_neutral_continued', 'classification_marathon',
             'classification_marathon_continued', 'classification_scene', 'classification_scene_excess',
-            'unet',
+            'unet', 'unet_continued',
             'hints', 'hints_deep', 'hints_uniform', 'hints_wide', 'hints_continued',
             'hints_finetune',
             'gpu_classification', 'gpu_hints')
@@ -242,6 +256,7 @@ CONTINUED_FROM = {
     'classification_marathon_continued': 'runs/encoder_classification_marathon',
     'classification_scene': 'runs/encoder_classification_marathon_continued',
     'classification_scene_excess': 'runs/encoder_classification_marathon_continued',
+    'unet_continued': 'runs/encoder_classification_marathon_continued',
 }
 FOLDERS = ','.join(f'../shared/data/{name}' for name in
                    ('train', 'train_more', 'train_scenes', 'train_neutral'))
@@ -273,13 +288,14 @@ def get_config(variant: str = 'classification'):
     config.hints.enabled = True
     config.data.folder = FOLDERS + '*3'  # The neutral scenes drawn 3x as often.
   if variant.startswith(('classification_neutral', 'classification_marathon',
-                         'classification_scene')):
+                         'classification_scene', 'unet_continued')):
     config.data.folder = FOLDERS + '*3'
     config.data.eval_fractions = 'train_neutral:0.1'
     config.num_train_steps = {'classification_neutral_long': 8_000,
                               'classification_neutral_continued': 8_000,
                               'classification_marathon': 24_000,
-                              'classification_marathon_continued': 8_000}.get(variant, 4_000)
+                              'classification_marathon_continued': 8_000,
+                              'unet_continued': 14_000}.get(variant, 4_000)
   if variant in CONTINUED_FROM:
     config.data.folder = FOLDERS + '*6'
     config.init_from = CONTINUED_FROM[variant]

@@ -186,3 +186,12 @@ def test_every_encoder_recipe_variant_passes_the_checks():
   # The fine-tune and the continued run start from their recipes' documented workdirs.
   assert photos_encoder.get_config('hints_finetune').init_from == 'runs/encoder_classification'
   assert photos_encoder.get_config('hints_continued').init_from == 'runs/encoder_hints'
+  # The MSE head trained on the classification run's network holds out that run's
+  # photos (the same folders, seed and neutral share), or it would be judged on
+  # photos its encoder and decoder were trained on.
+  mse, start = (photos_encoder.get_config(v) for v in ('unet_continued',
+                                                       'classification_marathon_continued'))
+  assert mse.init_from == 'runs/encoder_classification_marathon_continued'
+  assert mse.model.head != start.model.head
+  assert ((mse.data.folder, mse.data.eval_fractions, mse.data.eval_fraction, mse.seed)
+          == (start.data.folder, start.data.eval_fractions, start.data.eval_fraction, start.seed))
