@@ -167,7 +167,15 @@ Variants:
                   pays for a wrong colour by its square, kept 60-63% at
                   +1.23-1.28 dB on the ablations' held-out photos
                   (RESULTS.md "The working scale"); its chroma gain is
-                  chosen by the same rule (colorjax.tune --saturations);
+                  chosen by the same rule (colorjax.tune --saturations;
+                  85 minutes on 2 CPU cores, 44 images/s, 2026-12-06).
+                  Measured (RESULTS.md "The MSE head on the same
+                  network"): no gain of 0.6-1.5 passes the rule (the
+                  neutral scenes -2.27 dB even at 0.6, -5.16 at 1); the
+                  fallback, gain 0.6, +0.71 dB on the 246 held-out photos
+                  at 48% of the colour, +1.34 / +0.99 / +0.75 dB on
+                  Kodak24 / CBSD68 / McMaster18 at 43 / 50 / 27%; not
+                  bundled;
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
                   3x as often (93 minutes). Measured (RESULTS.md "The hint

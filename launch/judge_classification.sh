@@ -13,7 +13,10 @@
 # Kodak24, CBSD68 and McMaster18. The settings can be narrowed for a quick
 # check of a run still training (ADJUSTMENTS=1 TEMPERATURES=0.38
 # CONFIDENCES=0 SCENE_CHROMAS=0); a choice made that way is not the rule's.
-# Extra FLAGS go to colorjax.tune. Everything is scored at the working
+# Extra FLAGS go to colorjax.tune. A regression (MSE) run is judged the same
+# way by its chroma gains instead (its task ignores the classification
+# settings): launch/judge_classification.sh RUN --saturations=0.6,0.8,1,1.2.
+# Everything is scored at the working
 # resolution the encoder runs were judged at (RESOLUTION, default 128).
 set -euo pipefail
 cd "$(dirname "$0")/.."
