@@ -1,5 +1,5 @@
-"""How much can a per-photo colour amount buy a classification model? Scored
-on the model's own held-out photos only (never a test set).
+"""How much can a per-photo colour amount buy an encoder U-Net? Scored on
+the model's own held-out photos only (never a test set).
 
   python benchmarks/scene_scale.py --checkpoint=runs/encoder_classification_neutral_long \
       --out=benchmarks/results/scene_scale.json
@@ -8,7 +8,9 @@ The held-out rule's choice is held back by the nearly neutral scenes: a
 decoding that keeps more colour paints them. `classification.Decoded`'s
 scene gate scales each photo's colour by the network's own mean chroma. This
 benchmark asks whether any per-photo scale could do better, with one
-decoding (--adjustment, --temperature) and the photo's ab multiplied by:
+decoding (--adjustment, --temperature; a regression (MSE) run has none: its
+ab as trained, and the gate's evidence is their mean chroma) and the photo's
+ab multiplied by:
 
 - 1 (no gate);
 - the scene gate at each of --scene_chromas;
@@ -62,9 +64,9 @@ def _define_flags():
   """The command's flags; defined only when this file runs as the program (tests
   import it)."""
   return types.SimpleNamespace(
-      checkpoint=flags.DEFINE_string('checkpoint', None, 'A run of an encoder U-Net with the '
-                                     'classification head (its held-out and training photos '
-                                     'come from its config).'),
+      checkpoint=flags.DEFINE_string('checkpoint', None, 'A run of an encoder U-Net, either '
+                                     'head (its held-out and training photos come from its '
+                                     'config).'),
       adjustment=flags.DEFINE_float('adjustment', 0.8, 'The decoding: logit adjustment.'),
       temperature=flags.DEFINE_float('temperature', 0.38, 'The decoding: temperature.'),
       scene_chromas=flags.DEFINE_list('scene_chromas', ['6', '10', '14'], 'Scene gates.'),
@@ -112,12 +114,15 @@ class Photos:
   def __init__(self, path: str, adjustment: float, temperature: float, resolution: int):
     model, self.variables, info = inference.load_model(path, adjustment=adjustment,
                                                        temperature=temperature)
-    if not isinstance(model, classification.Decoded) or info['config']['model'][
-        'name'] != 'encoder_unet':
-      raise app.UsageError(f'{path} is not an encoder U-Net with the classification head.')
+    if info['config']['model']['name'] != 'encoder_unet':
+      raise app.UsageError(f'{path} is not an encoder U-Net; name a run of '
+                           'configs/photos_encoder.py.')
     self.config, self.resolution = info['config'], resolution
     self.folder = sources.folder_of(self.config, None)
-    net = model.model
+    classifies = isinstance(model, classification.Decoded)
+    net = model.model if classifies else model
+    # What the rows were decoded with, for the record (a regression run has no decoding).
+    self.decoding = {'adjustment': adjustment, 'temperature': temperature} if classifies else {}
 
     def run(variables, l):
       logits, state = net.apply(variables, l, train=False,
@@ -126,11 +131,16 @@ class Photos:
       return logits, jnp.concatenate([f.mean((1, 2)) for f in features], -1)
 
     self._run = jax.jit(run)
-    self._decode = jax.jit(model.decode)
     self._lab = jax.jit(color.rgb_to_lab)
-    # The scene gate's m, from the adjusted logits as `Decoded.decode` gives it.
-    self._gate_chroma = jax.jit(lambda logits: classification.mean_chroma(
-        logits.astype(jnp.float32) - model.adjustment * model.log_weights, model.bins))
+    if classifies:
+      self._decode = jax.jit(model.decode)
+      # The scene gate's m, from the adjusted logits as `Decoded.decode` gives it.
+      self._gate_chroma = jax.jit(lambda logits: classification.mean_chroma(
+          logits.astype(jnp.float32) - model.adjustment * model.log_weights, model.bins))
+    else:  # The network's own ab, and their mean chroma as the evidence.
+      self._decode = lambda ab: ab
+      self._gate_chroma = jax.jit(lambda ab: jnp.linalg.norm(
+          ab.astype(jnp.float32) * color.AB_SCALE, axis=-1).mean((1, 2)))
 
   def split(self, name: str) -> list[str]:
     return sorted(set(sources.open_source(ml_collections.ConfigDict(self.config['data']),
@@ -193,7 +203,7 @@ def main(args):
   if args.evidence_only.value:
     held_out = photos(photos.split('eval'))
     rows = evidence(held_out)
-    environment.update(checkpoint=args.checkpoint.value, adjustment=args.adjustment.value,
+    environment.update(checkpoint=args.checkpoint.value, **photos.decoding,
                        held_out_photos=len(held_out))
     common.write(args.out.value, environment, rows)
     print(common.markdown(rows, list(rows[0])))
@@ -219,8 +229,7 @@ def main(args):
                  'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
   for top in (1.0, 1.5):
     rows.append({'scale': f'oracle, at most {top}', **score(held_out, oracle.clip(0, top))})
-  environment.update(checkpoint=args.checkpoint.value, adjustment=args.adjustment.value,
-                     temperature=args.temperature.value, fitted_on=len(fit),
+  environment.update(checkpoint=args.checkpoint.value, **photos.decoding, fitted_on=len(fit),
                      held_out_photos=len(held_out))
   common.write(args.out.value, environment, rows)
   columns = ['scale', 'gain_db', *sorted(k for k in rows[0] if k.startswith('gain_db_')),
