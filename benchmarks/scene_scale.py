@@ -14,11 +14,15 @@ ab multiplied by:
 
 - 1 (no gate);
 - the scene gate at each of --scene_chromas;
-- a learned scale: ridge regression, fitted on the run's training photos
-  (every photo of the neutral folder and --train_photos of the others),
-  from the encoder's five feature maps averaged over the photo (and the
-  log of the gate's mean chroma and of the decoded mean chroma) to the
-  photo's least-squares scale;
+- a learned scale: ridge regression (and with --boosted, gradient-boosted
+  trees), fitted on the run's training photos (every photo of the neutral
+  folder and --train_photos of the others), from each of --feature_sets
+  (the encoder's five feature maps averaged over the photo, their spread
+  over it, statistics of the photo's lightness; always with the log of the
+  gate's mean chroma and of the decoded mean chroma) to the photo's
+  least-squares scale. The mean of that scale per folder, on the photos
+  fitted on and on the held-out ones, is written beside the rows: the
+  network has learned the former, so a gap says the fit is biased;
 - the oracle: each held-out photo's own least-squares scale
   <ab, truth> / <ab, ab>, clipped to [0, 1] and to [0, 1.5], which no
   decoding can beat with one number a photo.
@@ -48,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from sklearn import ensemble
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +78,12 @@ def _define_flags():
       train_photos=flags.DEFINE_integer('train_photos', 1500, 'Training photos of the '
                                         'folders other than the neutral one to fit on.'),
       ridges=flags.DEFINE_list('ridges', ['10', '1000'], 'Ridge penalties of the learned scale.'),
+      feature_sets=flags.DEFINE_list('feature_sets', ['pooled'], "The learned scale's inputs, "
+                                     'each a set of pooled (the feature maps averaged over '
+                                     'the photo), spread (their standard deviation over it) '
+                                     'and lightness (statistics of L) joined by +.'),
+      boosted=flags.DEFINE_bool('boosted', False, 'Also learn the scale with gradient-'
+                                'boosted trees (scikit-learn) on each feature set.'),
       resolution=flags.DEFINE_integer('resolution', 128, 'Working resolution.'),
       evidence_only=flags.DEFINE_bool('evidence_only', False, 'Only compare the scene '
                                       "gate's evidence with the true mean chroma, per folder."),
@@ -107,6 +118,14 @@ def score(photos: list[dict], scales) -> dict:
           **{f'gain_db_{name}': float(np.mean(g)) for name, g in sorted(folders.items())}}
 
 
+def lightness_statistics(lightness) -> np.ndarray:
+  """A photo's normalised lightness in numbers: its mean, spread, 5th to 95th
+  percentiles and the mean size of its gradient (how textured it is)."""
+  gradient = np.abs(np.diff(lightness, axis=0)).mean() + np.abs(np.diff(lightness, axis=1)).mean()
+  return np.concatenate([[lightness.mean(), lightness.std(), gradient],
+                         np.percentile(lightness, [5, 25, 50, 75, 95])]).astype(np.float32)
+
+
 class Photos:
   """The decoded and true ab of photos at the working size, with the pooled
   encoder features and the scene gate's mean chroma."""
@@ -128,7 +147,8 @@ class Photos:
       logits, state = net.apply(variables, l, train=False,
                                 capture_intermediates=lambda m, _: m.name == 'encoder')
       features = state['intermediates']['encoder']['__call__'][0]
-      return logits, jnp.concatenate([f.mean((1, 2)) for f in features], -1)
+      return (logits, jnp.concatenate([f.mean((1, 2)) for f in features], -1),
+              jnp.concatenate([f.std((1, 2)) for f in features], -1))
 
     self._run = jax.jit(run)
     self._lab = jax.jit(color.rgb_to_lab)
@@ -156,12 +176,13 @@ class Photos:
       lab = self._lab(small)
       l = np.asarray(color.normalize(lab)[0])
       padded = colorize.pad(l, colorize.bucket(height), colorize.bucket(width))
-      logits, pooled = self._run(self.variables, padded)
+      logits, pooled, spread = self._run(self.variables, padded)
       logits = logits[:, :height, :width]
       ab = np.asarray(self._decode(logits))[0] * color.AB_SCALE
       gate_chroma = float(self._gate_chroma(logits)[0])
       rows.append({'folder': sources.folder_name(self.folder(path)),
-                   'pooled': np.asarray(pooled)[0], 'ab': ab.reshape(-1, 2),
+                   'pooled': np.asarray(pooled)[0], 'spread': np.asarray(spread)[0],
+                   'lightness': lightness_statistics(l[0, ..., 0]), 'ab': ab.reshape(-1, 2),
                    'truth': np.asarray(lab)[0, ..., 1:].reshape(-1, 2),
                    'gate_chroma': gate_chroma})
     return rows
@@ -185,18 +206,40 @@ def evidence(photos: list[dict]) -> list[dict]:
   return rows
 
 
-def design(photos: list[dict], mean, std):
-  """The learned scale's inputs: standardised pooled features, log(1 + the
-  gate's mean chroma), log(1 + the decoded mean chroma) and 1."""
-  pooled = np.stack([p['pooled'] for p in photos])
+FEATURES = ('pooled', 'spread', 'lightness')
+
+
+def raw_features(photos: list[dict], parts) -> np.ndarray:
+  """Each photo's features of the named `parts` (of FEATURES), side by side."""
+  return np.stack([np.concatenate([p[part] for part in parts]) for p in photos])
+
+
+def design(photos: list[dict], mean, std, parts=('pooled',)):
+  """The learned scale's inputs: the standardised features of `parts` (the
+  encoder's feature maps averaged over the photo, their spread over it, the
+  lightness statistics), log(1 + the gate's mean chroma), log(1 + the decoded
+  mean chroma) and 1."""
   extra = [[np.log1p(p['gate_chroma']), np.log1p(np.linalg.norm(p['ab'], axis=-1).mean()), 1.0]
            for p in photos]
-  return np.concatenate([(pooled - mean) / std, np.asarray(extra)], 1)
+  return np.concatenate([(raw_features(photos, parts) - mean) / std, np.asarray(extra)], 1)
+
+
+def per_folder_mean(photos: list[dict], values) -> dict:
+  """The mean of `values` (one a photo) over each folder's photos."""
+  folders = {}
+  for photo, value in zip(photos, values):
+    folders.setdefault(photo['folder'], []).append(value)
+  return {name: float(np.mean(v)) for name, v in sorted(folders.items())}
 
 
 def main(args):
   if not args.checkpoint.value:
     raise app.UsageError('Pass the run with --checkpoint=RUN_DIR.')
+  feature_sets = [parts.split('+') for parts in args.feature_sets.value]
+  for parts in feature_sets:
+    if not set(parts) <= set(FEATURES):
+      raise app.UsageError(f'--feature_sets names {"+".join(parts)}; join parts of '
+                           f'{", ".join(FEATURES)} by +, e.g. pooled+lightness.')
   environment = common.environment()
   photos = Photos(args.checkpoint.value, args.adjustment.value, args.temperature.value,
                   args.resolution.value)
@@ -214,23 +257,39 @@ def main(args):
   others = sorted(set(training) - set(neutral))
   random.Random(0).shuffle(others)
   fit, held_out = photos(neutral + others[:args.train_photos.value]), photos(photos.split('eval'))
-  pooled = np.stack([p['pooled'] for p in fit])
-  mean, std = pooled.mean(0), pooled.std(0) + 1e-6
   targets = np.array([least_squares_scale(p['ab'], p['truth']) for p in fit]).clip(0, 1.5)
   oracle = np.array([least_squares_scale(p['ab'], p['truth']) for p in held_out])
   rows = [{'scale': 'none', **score(held_out, np.ones(len(held_out)))}]
   for chroma in args.scene_chromas.value:
     gates = [min(1.0, p['gate_chroma'] / float(chroma)) for p in held_out]
     rows.append({'scale': f'scene gate {chroma}', **score(held_out, gates)})
-  fit_design, held_out_design = design(fit, mean, std), design(held_out, mean, std)
-  for penalty in args.ridges.value:
-    learned = held_out_design @ ridge(fit_design, targets, float(penalty))
-    rows.append({'scale': f'learned, ridge {penalty}', **score(held_out, learned.clip(0, 1)),
-                 'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
+  for parts in feature_sets:
+    raw = raw_features(fit, parts)
+    mean, std = raw.mean(0), raw.std(0) + 1e-6
+    fit_design, held_out_design = (design(fit, mean, std, parts),
+                                   design(held_out, mean, std, parts))
+    for penalty in args.ridges.value:
+      learned = held_out_design @ ridge(fit_design, targets, float(penalty))
+      rows.append({'scale': f'learned from {"+".join(parts)}, ridge {penalty}',
+                   **score(held_out, learned.clip(0, 1)),
+                   'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
+    if args.boosted.value:  # A nonlinear learner on the same inputs.
+      boosted = ensemble.HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
+                                                       random_state=0)
+      learned = boosted.fit(fit_design, targets).predict(held_out_design)
+      rows.append({'scale': f'learned from {"+".join(parts)}, boosted trees',
+                   **score(held_out, learned.clip(0, 1)),
+                   'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
   for top in (1.0, 1.5):
     rows.append({'scale': f'oracle, at most {top}', **score(held_out, oracle.clip(0, top))})
+  # Were the photos fitted on the ones the network learned, its colours there
+  # would be righter than on the held-out photos, and their scales larger.
   environment.update(checkpoint=args.checkpoint.value, **photos.decoding, fitted_on=len(fit),
-                     held_out_photos=len(held_out))
+                     held_out_photos=len(held_out),
+                     mean_scale_fitted_on=per_folder_mean(fit, targets),
+                     mean_scale_held_out=per_folder_mean(held_out, oracle.clip(0, 1.5)))
+  print('Mean least-squares scale per folder (at most 1.5), fitted on:',
+        environment['mean_scale_fitted_on'], 'held out:', environment['mean_scale_held_out'])
   common.write(args.out.value, environment, rows)
   columns = ['scale', 'gain_db', *sorted(k for k in rows[0] if k.startswith('gain_db_')),
              'below_gray', 'chroma_share', 'correlation_with_oracle']

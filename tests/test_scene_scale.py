@@ -1,12 +1,17 @@
 """benchmarks/scene_scale.py: its scales and scores are what they say."""
 
+import json
 import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.conftest import run_module
+from tests.conftest import tiny_overrides
+from tests.conftest import write_photo_folder
 
 sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
 import scene_scale  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -59,3 +64,56 @@ def test_evidence_compares_the_gates_chroma_with_the_truths_per_folder():
   assert rows['a']['squared_gap'] == pytest.approx((1.0 + 2.25) / 2)
   assert rows['a']['correlation'] == pytest.approx(1.0)
   assert rows['b']['squared_gap'] == 0.0 and np.isnan(rows['b']['correlation'])
+
+
+def test_lightness_statistics_of_a_known_photo():
+  ramp = np.tile(np.linspace(-1, 1, 11), (5, 1))  # Rows of -1 .. 1, steps of 0.2.
+  stats = scene_scale.lightness_statistics(ramp)
+  assert stats[0] == pytest.approx(0.0, abs=1e-6)  # Mean.
+  assert stats[1] == pytest.approx(np.std(ramp))
+  assert stats[2] == pytest.approx(0.2)  # Only across the columns.
+  np.testing.assert_allclose(stats[3:], np.percentile(ramp, [5, 25, 50, 75, 95]), atol=1e-6)
+
+
+@pytest.mark.parametrize('variant', ['unet', 'classification'])
+def test_the_command_on_a_run_of_either_head(tmp_path, variant):
+  """Photos through the real command: the held-out and fitted photos are the
+  run's, and the oracle's scale is at least as good as none and as gray."""
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 12)
+  run = str(tmp_path / 'run')
+  run_module(['colorjax.main', f'--config=configs/photos_encoder.py:{variant}',
+              *tiny_overrides(run, folder, steps=2, **{
+                  'model.decoder_widths': (8, 8, 8, 8, 8), 'global_batch_size': 4,
+                  'eval.batch_size': 4, 'classification.prior_images': 8})])
+  out = str(tmp_path / 'scale.json')
+  command = [sys.executable, os.path.join(REPO, 'benchmarks', 'scene_scale.py'),
+             f'--checkpoint={run}', '--resolution=32', '--scene_chromas=6',
+             '--feature_sets=pooled,pooled+spread+lightness', '--boosted', f'--out={out}']
+  subprocess.run(command, check=True, cwd=REPO, capture_output=True, timeout=600,
+                 env=dict(os.environ, PYTHONPATH=REPO))
+  with open(out) as f:
+    result = json.load(f)
+  # Every training photo is fitted on (--train_photos is far above their number).
+  held_out = result['environment']['held_out_photos']
+  assert held_out >= 1 and result['environment']['fitted_on'] == 12 - held_out
+  assert set(result['environment']['mean_scale_held_out']) == {'photos'}
+  rows = {row['scale']: row for row in result['rows']}
+  assert set(rows) == {
+      'none', 'scene gate 6', 'oracle, at most 1.0', 'oracle, at most 1.5',
+      *(f'learned from {parts}, {learner}' for parts in ('pooled', 'pooled+spread+lightness')
+        for learner in ('ridge 10', 'ridge 1000', 'boosted trees'))}
+  # Each photo's least-squares scale, clipped to a range holding 0 and 1, is
+  # the best one number there: never behind gray or the network as it is.
+  best = rows['oracle, at most 1.5']['gain_db']
+  assert best >= rows['none']['gain_db'] - 1e-3 and best >= -1e-3
+
+
+def test_a_feature_set_it_does_not_know_is_refused_in_one_sentence(tmp_path):
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'benchmarks', 'scene_scale.py'),
+       f'--checkpoint={tmp_path}', '--feature_sets=pooled+colour'],
+      cwd=REPO, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, PYTHONPATH=REPO))
+  assert result.returncode != 0
+  assert 'names pooled+colour; join parts of pooled, spread, lightness by +' in result.stderr
