@@ -20,7 +20,8 @@ ab multiplied by:
   (the encoder's five feature maps averaged over the photo, their spread
   over it, statistics of the photo's lightness; always with the log of the
   gate's mean chroma and of the decoded mean chroma) to the photo's
-  least-squares scale. The mean of that scale per folder, on the photos
+  least-squares scale (with --cross_fit=K, also K-fold on the held-out
+  photos, which the network never learned). The mean of that scale per folder, on the photos
   fitted on and on the held-out ones, is written beside the rows: the
   network has learned the former, so a gap says the fit is biased;
 - the oracle: each held-out photo's own least-squares scale
@@ -82,6 +83,10 @@ def _define_flags():
                                      'each a set of pooled (the feature maps averaged over '
                                      'the photo), spread (their standard deviation over it) '
                                      'and lightness (statistics of L) joined by +.'),
+      cross_fit=flags.DEFINE_integer('cross_fit', 0, 'With K > 1, also fit the ridge (the '
+                                     'last of --ridges) K-fold on the held-out photos '
+                                     'themselves, which the network never learned: whether '
+                                     'the features hold the scale at all.'),
       boosted=flags.DEFINE_bool('boosted', False, 'Also learn the scale with gradient-'
                                 'boosted trees (scikit-learn) on each feature set.'),
       resolution=flags.DEFINE_integer('resolution', 128, 'Working resolution.'),
@@ -224,6 +229,20 @@ def design(photos: list[dict], mean, std, parts=('pooled',)):
   return np.concatenate([(raw_features(photos, parts) - mean) / std, np.asarray(extra)], 1)
 
 
+def cross_fitted(photos: list[dict], parts, targets, folds: int, penalty: float):
+  """Each photo's scale predicted by a ridge fitted on the other folds' photos
+  (every folds-th photo in a fold), with their standardisation."""
+  predictions = np.zeros(len(photos))
+  for fold in range(folds):
+    test = np.arange(len(photos)) % folds == fold
+    train = [p for p, t in zip(photos, test) if not t]
+    raw = raw_features(train, parts)
+    mean, std = raw.mean(0), raw.std(0) + 1e-6
+    weights = ridge(design(train, mean, std, parts), targets[~test], penalty)
+    predictions[test] = design([p for p, t in zip(photos, test) if t], mean, std, parts) @ weights
+  return predictions
+
+
 def per_folder_mean(photos: list[dict], values) -> dict:
   """The mean of `values` (one a photo) over each folder's photos."""
   folders = {}
@@ -235,6 +254,9 @@ def per_folder_mean(photos: list[dict], values) -> dict:
 def main(args):
   if not args.checkpoint.value:
     raise app.UsageError('Pass the run with --checkpoint=RUN_DIR.')
+  if args.cross_fit.value == 1 or args.cross_fit.value < 0:
+    raise app.UsageError(f'--cross_fit={args.cross_fit.value} cannot fit anything; pass 0 '
+                         '(none) or a number of folds from 2.')
   feature_sets = [parts.split('+') for parts in args.feature_sets.value]
   for parts in feature_sets:
     if not set(parts) <= set(FEATURES):
@@ -278,6 +300,13 @@ def main(args):
                                                        random_state=0)
       learned = boosted.fit(fit_design, targets).predict(held_out_design)
       rows.append({'scale': f'learned from {"+".join(parts)}, boosted trees',
+                   **score(held_out, learned.clip(0, 1)),
+                   'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
+    if args.cross_fit.value:  # Fitted on held-out photos the network never learned.
+      learned = cross_fitted(held_out, parts, oracle.clip(0, 1.5), args.cross_fit.value,
+                             float(args.ridges.value[-1]))
+      rows.append({'scale': f'learned from {"+".join(parts)}, ridge {args.ridges.value[-1]}, '
+                            f'{args.cross_fit.value}-fold on the held-out photos',
                    **score(held_out, learned.clip(0, 1)),
                    'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
   for top in (1.0, 1.5):

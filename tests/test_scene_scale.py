@@ -89,7 +89,8 @@ def test_the_command_on_a_run_of_either_head(tmp_path, variant):
   out = str(tmp_path / 'scale.json')
   command = [sys.executable, os.path.join(REPO, 'benchmarks', 'scene_scale.py'),
              f'--checkpoint={run}', '--resolution=32', '--scene_chromas=6',
-             '--feature_sets=pooled,pooled+spread+lightness', '--boosted', f'--out={out}']
+             '--feature_sets=pooled,pooled+spread+lightness', '--boosted', '--cross_fit=2',
+             f'--out={out}']
   subprocess.run(command, check=True, cwd=REPO, capture_output=True, timeout=600,
                  env=dict(os.environ, PYTHONPATH=REPO))
   with open(out) as f:
@@ -102,7 +103,8 @@ def test_the_command_on_a_run_of_either_head(tmp_path, variant):
   assert set(rows) == {
       'none', 'scene gate 6', 'oracle, at most 1.0', 'oracle, at most 1.5',
       *(f'learned from {parts}, {learner}' for parts in ('pooled', 'pooled+spread+lightness')
-        for learner in ('ridge 10', 'ridge 1000', 'boosted trees'))}
+        for learner in ('ridge 10', 'ridge 1000', 'boosted trees',
+                        'ridge 1000, 2-fold on the held-out photos'))}
   # Each photo's least-squares scale, clipped to a range holding 0 and 1, is
   # the best one number there: never behind gray or the network as it is.
   best = rows['oracle, at most 1.5']['gain_db']
