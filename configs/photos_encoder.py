@@ -185,8 +185,14 @@ Variants:
                   colours pass the rule at 51-57% of the truth's chroma
                   (benchmarks/scene_scale.py), so what it lacks is telling
                   the scenes apart, and more steps are what raised that so
-                  far. About 85 minutes on 2 CPU cores; started 2026-12-06
-                  and resumed across sessions;
+                  far (93 minutes on 2 CPU cores, 42 images/s, 2026-12-06,
+                  resumed once). Measured (RESULTS.md "The MSE head
+                  trained on"): no gain of 0.6-1.5 passes the rule (the
+                  neutral scenes -2.43 dB at 0.6, no better than before);
+                  the fallback, gain 0.6, +0.76 dB on the 246 held-out
+                  photos at 46% of the colour, +1.12 / +1.13 / +0.87 dB on
+                  Kodak24 / CBSD68 / McMaster18 at 42 / 49 / 25%; not
+                  bundled;
   hints           the MSE network reading simulated colour hints, from
                   ImageNet, 9,000 steps, the neutral folder's photos drawn
                   3x as often (93 minutes). Measured (RESULTS.md "The hint
