@@ -21,7 +21,9 @@ ab multiplied by:
   over it, statistics of the photo's lightness; always with the log of the
   gate's mean chroma and of the decoded mean chroma) to the photo's
   least-squares scale (with --cross_fit=K, also K-fold on the held-out
-  photos, which the network never learned). The mean of that scale per folder, on the photos
+  photos, which the network never learned); and a chroma-matched scale:
+  ridge from the same inputs to the photo's true mean chroma, the ab
+  scaled to it (at most 1). The mean least-squares scale per folder, on the photos
   fitted on and on the held-out ones, is written beside the rows: the
   network has learned the former, so a gap says the fit is biased;
 - the oracle: each held-out photo's own least-squares scale
@@ -243,6 +245,11 @@ def cross_fitted(photos: list[dict], parts, targets, folds: int, penalty: float)
   return predictions
 
 
+def mean_chroma(photos: list[dict], key: str) -> np.ndarray:
+  """Each photo's mean chroma of its `key` ab ('ab' or 'truth'), LAB units."""
+  return np.array([np.linalg.norm(p[key], axis=-1).mean() for p in photos])
+
+
 def per_folder_mean(photos: list[dict], values) -> dict:
   """The mean of `values` (one a photo) over each folder's photos."""
   folders = {}
@@ -295,6 +302,15 @@ def main(args):
       rows.append({'scale': f'learned from {"+".join(parts)}, ridge {penalty}',
                    **score(held_out, learned.clip(0, 1)),
                    'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
+      # Or learn the photo's true mean chroma, and scale the ab to it.
+      weights = ridge(fit_design, np.log1p(mean_chroma(fit, 'truth')), float(penalty))
+      chroma = np.expm1(held_out_design @ weights).clip(0)
+      matched = chroma / np.maximum(mean_chroma(held_out, 'ab'), 1e-6)
+      rows.append({'scale': f'matched to the chroma learned from {"+".join(parts)}, '
+                            f'ridge {penalty}', **score(held_out, matched.clip(0, 1)),
+                   'correlation_with_oracle': float(np.corrcoef(matched, oracle)[0, 1]),
+                   'chroma_correlation': float(np.corrcoef(
+                       np.log1p(chroma), np.log1p(mean_chroma(held_out, 'truth')))[0, 1])})
     if args.boosted.value:  # A nonlinear learner on the same inputs.
       boosted = ensemble.HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
                                                        random_state=0)
@@ -321,7 +337,7 @@ def main(args):
         environment['mean_scale_fitted_on'], 'held out:', environment['mean_scale_held_out'])
   common.write(args.out.value, environment, rows)
   columns = ['scale', 'gain_db', *sorted(k for k in rows[0] if k.startswith('gain_db_')),
-             'below_gray', 'chroma_share', 'correlation_with_oracle']
+             'below_gray', 'chroma_share', 'correlation_with_oracle', 'chroma_correlation']
   print(f'{len(held_out)} held-out photos, fitted on {len(fit)} training photos:')
   print(common.markdown(rows, columns))
   print(f'Wrote {args.out.value}.')

@@ -100,11 +100,14 @@ def test_the_command_on_a_run_of_either_head(tmp_path, variant):
   assert held_out >= 1 and result['environment']['fitted_on'] == 12 - held_out
   assert set(result['environment']['mean_scale_held_out']) == {'photos'}
   rows = {row['scale']: row for row in result['rows']}
+  feature_sets = ('pooled', 'pooled+spread+lightness')
   assert set(rows) == {
       'none', 'scene gate 6', 'oracle, at most 1.0', 'oracle, at most 1.5',
-      *(f'learned from {parts}, {learner}' for parts in ('pooled', 'pooled+spread+lightness')
+      *(f'learned from {parts}, {learner}' for parts in feature_sets
         for learner in ('ridge 10', 'ridge 1000', 'boosted trees',
-                        'ridge 1000, 2-fold on the held-out photos'))}
+                        'ridge 1000, 2-fold on the held-out photos')),
+      *(f'matched to the chroma learned from {parts}, ridge {penalty}'
+        for parts in feature_sets for penalty in (10, 1000))}
   # Each photo's least-squares scale, clipped to a range holding 0 and 1, is
   # the best one number there: never behind gray or the network as it is.
   best = rows['oracle, at most 1.5']['gain_db']
