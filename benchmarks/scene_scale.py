@@ -23,7 +23,10 @@ ab multiplied by:
   least-squares scale (with --cross_fit=K, also K-fold on the held-out
   photos, which the network never learned); and a chroma-matched scale:
   ridge from the same inputs to the photo's true mean chroma, the ab
-  scaled to it (at most 1). The mean least-squares scale per folder, on the photos
+  scaled to it (at most 1); and 1 - P(neutral), a logistic probe on the same
+  inputs for whether a photo is one of the neutral folder's. The inputs
+  may also be the pooled maps of the same encoder as ImageNet left it
+  (imagenet), which never learned these photos. The mean least-squares scale per folder, on the photos
   fitted on and on the held-out ones, is written beside the rows: the
   network has learned the former, so a gap says the fit is biased;
 - the oracle: each held-out photo's own least-squares scale
@@ -56,11 +59,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from sklearn import ensemble
+from sklearn import linear_model
+from sklearn import metrics
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from colorjax import classification  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import color  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import efficientnet  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import colorize  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import images  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -83,8 +89,9 @@ def _define_flags():
       ridges=flags.DEFINE_list('ridges', ['10', '1000'], 'Ridge penalties of the learned scale.'),
       feature_sets=flags.DEFINE_list('feature_sets', ['pooled'], "The learned scale's inputs, "
                                      'each a set of pooled (the feature maps averaged over '
-                                     'the photo), spread (their standard deviation over it) '
-                                     'and lightness (statistics of L) joined by +.'),
+                                     'the photo), spread (their standard deviation over it), '
+                                     'lightness (statistics of L) and imagenet (the mean and '
+                                     'spread of the ImageNet encoder\'s maps) joined by +.'),
       cross_fit=flags.DEFINE_integer('cross_fit', 0, 'With K > 1, also fit the ridge (the '
                                      'last of --ridges) K-fold on the held-out photos '
                                      'themselves, which the network never learned: whether '
@@ -158,6 +165,18 @@ class Photos:
               jnp.concatenate([f.std((1, 2)) for f in features], -1))
 
     self._run = jax.jit(run)
+    # The same encoder as ImageNet left it, never trained on these photos:
+    # its pooled features of the gray photo (L copied to its 3 channels).
+    variant = self.config['model'].get('encoder', 'lite0')
+    imagenet = efficientnet.EfficientNetLite(variant, num_classes=0)
+    imagenet_variables = efficientnet.pretrained_variables(variant, num_classes=0)
+
+    def pooled_imagenet(l):
+      features = imagenet.apply(imagenet_variables, jnp.repeat(l, 3, -1), train=False)
+      return jnp.concatenate([f.mean((1, 2)) for f in features]
+                             + [f.std((1, 2)) for f in features], -1)
+
+    self._imagenet = jax.jit(pooled_imagenet)
     self._lab = jax.jit(color.rgb_to_lab)
     if classifies:
       self._decode = jax.jit(model.decode)
@@ -189,6 +208,7 @@ class Photos:
       gate_chroma = float(self._gate_chroma(logits)[0])
       rows.append({'folder': sources.folder_name(self.folder(path)),
                    'pooled': np.asarray(pooled)[0], 'spread': np.asarray(spread)[0],
+                   'imagenet': np.asarray(self._imagenet(padded))[0],
                    'lightness': lightness_statistics(l[0, ..., 0]), 'ab': ab.reshape(-1, 2),
                    'truth': np.asarray(lab)[0, ..., 1:].reshape(-1, 2),
                    'gate_chroma': gate_chroma})
@@ -213,7 +233,7 @@ def evidence(photos: list[dict]) -> list[dict]:
   return rows
 
 
-FEATURES = ('pooled', 'spread', 'lightness')
+FEATURES = ('pooled', 'spread', 'lightness', 'imagenet')
 
 
 def raw_features(photos: list[dict], parts) -> np.ndarray:
@@ -243,6 +263,22 @@ def cross_fitted(photos: list[dict], parts, targets, folds: int, penalty: float)
     weights = ridge(design(train, mean, std, parts), targets[~test], penalty)
     predictions[test] = design([p for p, t in zip(photos, test) if t], mean, std, parts) @ weights
   return predictions
+
+
+def neutral_probability(fit_design, neutral, held_out_design) -> np.ndarray:
+  """P(a photo is of the neutral folder) by logistic regression (L2, C 0.01)
+  on the photos fitted on, for the held-out photos."""
+  probe = linear_model.LogisticRegression(C=0.01, max_iter=2000)
+  return probe.fit(fit_design, neutral).predict_proba(held_out_design)[:, 1]
+
+
+def roc_auc(scores, positive) -> float:
+  """The area under the ROC curve of `scores` for the boolean `positive`
+  (nan when one class is missing)."""
+  positive = np.asarray(positive, bool)
+  if positive.all() or not positive.any():
+    return float('nan')
+  return float(metrics.roc_auc_score(positive, scores))
 
 
 def mean_chroma(photos: list[dict], key: str) -> np.ndarray:
@@ -311,6 +347,16 @@ def main(args):
                    'correlation_with_oracle': float(np.corrcoef(matched, oracle)[0, 1]),
                    'chroma_correlation': float(np.corrcoef(
                        np.log1p(chroma), np.log1p(mean_chroma(held_out, 'truth')))[0, 1])})
+    # Or learn whether the photo is one of the neutral folder's, and keep
+    # the colour the probe does not take for neutral.
+    neutral = np.array([p['folder'] == 'train_neutral' for p in fit])
+    if 0 < neutral.sum() < len(neutral):
+      probability = neutral_probability(fit_design, neutral, held_out_design)
+      is_neutral = np.array([p['folder'] == 'train_neutral' for p in held_out])
+      rows.append({'scale': f'1 - P(neutral) learned from {"+".join(parts)}',
+                   **score(held_out, 1 - probability),
+                   'correlation_with_oracle': float(np.corrcoef(1 - probability, oracle)[0, 1]),
+                   'neutral_auc': roc_auc(probability, is_neutral)})
     if args.boosted.value:  # A nonlinear learner on the same inputs.
       boosted = ensemble.HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
                                                        random_state=0)
@@ -337,7 +383,8 @@ def main(args):
         environment['mean_scale_fitted_on'], 'held out:', environment['mean_scale_held_out'])
   common.write(args.out.value, environment, rows)
   columns = ['scale', 'gain_db', *sorted(k for k in rows[0] if k.startswith('gain_db_')),
-             'below_gray', 'chroma_share', 'correlation_with_oracle', 'chroma_correlation']
+             'below_gray', 'chroma_share', 'correlation_with_oracle', 'chroma_correlation',
+             'neutral_auc']
   print(f'{len(held_out)} held-out photos, fitted on {len(fit)} training photos:')
   print(common.markdown(rows, columns))
   print(f'Wrote {args.out.value}.')

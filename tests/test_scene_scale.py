@@ -121,4 +121,4 @@ def test_a_feature_set_it_does_not_know_is_refused_in_one_sentence(tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=300,
       env=dict(os.environ, PYTHONPATH=REPO))
   assert result.returncode != 0
-  assert 'names pooled+colour; join parts of pooled, spread, lightness by +' in result.stderr
+  assert 'names pooled+colour; join parts of pooled, spread, lightness, imagenet by +' in result.stderr
