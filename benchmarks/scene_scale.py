@@ -23,12 +23,13 @@ ab multiplied by:
   least-squares scale (with --cross_fit=K, also K-fold on the held-out
   photos, which the network never learned); and a chroma-matched scale:
   ridge from the same inputs to the photo's true mean chroma, the ab
-  scaled to it (at most 1); and 1 - P(neutral), a logistic probe on the same
-  inputs for whether a photo is one of the neutral folder's. The inputs
-  may also be the pooled maps of the same encoder as ImageNet left it
-  (imagenet), which never learned these photos. The mean least-squares scale per folder, on the photos
-  fitted on and on the held-out ones, is written beside the rows: the
-  network has learned the former, so a gap says the fit is biased;
+  scaled to it (at most 1); and 1 - P(neutral), a logistic probe on the
+  same inputs for whether a photo is one of the neutral folder's. The
+  inputs may also be the pooled maps of the same encoder as ImageNet left
+  it (imagenet), which never learned these photos. The mean least-squares
+  scale per folder, on the photos fitted on and on the held-out ones, is
+  written beside the rows: the network has learned the former, so a gap
+  says the fit is biased;
 - the oracle: each held-out photo's own least-squares scale
   <ab, truth> / <ab, ab>, clipped to [0, 1] and to [0, 1.5], which no
   decoding can beat with one number a photo.
@@ -66,8 +67,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from colorjax import classification  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import color  # pylint: disable=g-import-not-at-top,wrong-import-position
-from colorjax import efficientnet  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import colorize  # pylint: disable=g-import-not-at-top,wrong-import-position
+from colorjax import efficientnet  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import images  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from colorjax import sources  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -141,8 +142,8 @@ def lightness_statistics(lightness) -> np.ndarray:
 
 
 class Photos:
-  """The decoded and true ab of photos at the working size, with the pooled
-  encoder features and the scene gate's mean chroma."""
+  """The decoded and true ab of photos at the working size, with the scene
+  gate's mean chroma and the features a scale is learned from (FEATURES)."""
 
   def __init__(self, path: str, adjustment: float, temperature: float, resolution: int):
     model, self.variables, info = inference.load_model(path, adjustment=adjustment,
@@ -244,8 +245,8 @@ def raw_features(photos: list[dict], parts) -> np.ndarray:
 def design(photos: list[dict], mean, std, parts=('pooled',)):
   """The learned scale's inputs: the standardised features of `parts` (the
   encoder's feature maps averaged over the photo, their spread over it, the
-  lightness statistics), log(1 + the gate's mean chroma), log(1 + the decoded
-  mean chroma) and 1."""
+  lightness statistics, the ImageNet encoder's maps' means and spreads),
+  log(1 + the gate's mean chroma), log(1 + the decoded mean chroma) and 1."""
   extra = [[np.log1p(p['gate_chroma']), np.log1p(np.linalg.norm(p['ab'], axis=-1).mean()), 1.0]
            for p in photos]
   return np.concatenate([(raw_features(photos, parts) - mean) / std, np.asarray(extra)], 1)
@@ -349,9 +350,9 @@ def main(args):
                        np.log1p(chroma), np.log1p(mean_chroma(held_out, 'truth')))[0, 1])})
     # Or learn whether the photo is one of the neutral folder's, and keep
     # the colour the probe does not take for neutral.
-    neutral = np.array([p['folder'] == 'train_neutral' for p in fit])
-    if 0 < neutral.sum() < len(neutral):
-      probability = neutral_probability(fit_design, neutral, held_out_design)
+    fit_neutral = np.array([p['folder'] == 'train_neutral' for p in fit])
+    if 0 < fit_neutral.sum() < len(fit_neutral):  # Both kinds to learn from.
+      probability = neutral_probability(fit_design, fit_neutral, held_out_design)
       is_neutral = np.array([p['folder'] == 'train_neutral' for p in held_out])
       rows.append({'scale': f'1 - P(neutral) learned from {"+".join(parts)}',
                    **score(held_out, 1 - probability),

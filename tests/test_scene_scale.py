@@ -122,3 +122,15 @@ def test_a_feature_set_it_does_not_know_is_refused_in_one_sentence(tmp_path):
       env=dict(os.environ, PYTHONPATH=REPO))
   assert result.returncode != 0
   assert 'names pooled+colour; join parts of pooled, spread, lightness, imagenet by +' in result.stderr
+
+
+def test_roc_auc_and_the_neutral_probe_on_separable_photos():
+  assert scene_scale.roc_auc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+  assert scene_scale.roc_auc([0.9, 0.8, 0.2, 0.1], [False, False, True, True]) == 0.0
+  assert np.isnan(scene_scale.roc_auc([0.1, 0.2], [True, True]))
+  rng = np.random.default_rng(3)
+  neutral = np.arange(200) % 4 == 0
+  features = rng.normal(size=(200, 3)) + 4.0 * neutral[:, None]  # Far apart.
+  probability = scene_scale.neutral_probability(features, neutral, features)
+  assert scene_scale.roc_auc(probability, neutral) == 1.0
+  assert probability[neutral].min() > probability[~neutral].max()
