@@ -25,6 +25,9 @@
 #   x4_then_res256  recipe_x4's run trained on at res256's scale (init_from, 5e-4;
 #                 list recipe_x4 before it in ARMS)
 #   x4_then_x4    recipe_x4's run trained on as recipe_x4 (the same cost at 96)
+#   lite2_x4      recipe_x4 on EfficientNet-Lite2 (6.1 M parameters against
+#                 Lite0's 4.7 M, ImageNet top-1 77.6% against 75.1%): is a
+#                 stronger pretrained encoder worth its cost per step?
 # RUNS (default runs/encoder_ablations) holds one run per arm; the table goes
 # to OUT (default benchmarks/results/encoder_ablations.json). Extra FLAGS go
 # to every run.
@@ -49,6 +52,7 @@ declare -A arm_flags=(
   [recipe_x4]="$steps_x4"
   [x4_then_res256]="$after_x4 $scale_x2"
   [x4_then_x4]="$after_x4 $steps_x4"
+  [lite2_x4]="--config.model.encoder=lite2 $steps_x4"
 )
 declare -A arm_resolution=([res256]=256 [x4_then_res256]=256)  # Working resolution it is scored at; 128 otherwise.
 arms="${ARMS:-recipe recipe_seed1 lr_scale_1 frozen frozen_norm random res128}"
