@@ -26,8 +26,8 @@
 #                 list recipe_x4 before it in ARMS)
 #   x4_then_x4    recipe_x4's run trained on as recipe_x4 (the same cost at 96)
 #   lite2_x4      recipe_x4 on EfficientNet-Lite2 (6.1 M parameters against
-#                 Lite0's 4.7 M, ImageNet top-1 77.6% against 75.1%): is a
-#                 stronger pretrained encoder worth its cost per step?
+#                 Lite0's 4.7 M): is a larger pretrained encoder worth its
+#                 cost per step?
 # RUNS (default runs/encoder_ablations) holds one run per arm; the table goes
 # to OUT (default benchmarks/results/encoder_ablations.json). Extra FLAGS go
 # to every run.
