@@ -16,6 +16,7 @@ from colorjax import optim
 from colorjax import parallel
 from colorjax import tasks
 from colorjax import train
+from tests import test_scene_scale
 from tests.conftest import photo_crops
 from tests.conftest import run_module
 from tests.conftest import tiny_config
@@ -144,7 +145,8 @@ def test_every_task_trains_the_encoder_unet(overrides):
 
 def test_train_tune_export_and_colorize_through_the_commands(tmp_path):
   """The encoder recipe's config through colorjax.main, colorjax.tune (its
-  held-out photos, per-folder rule, export) and colorjax.colorize."""
+  held-out photos, per-folder rule, export) and colorjax.colorize, and
+  benchmarks/scene_scale.py on the run."""
   folder = str(tmp_path / 'photos')
   write_photo_folder(folder, 12)
   run = str(tmp_path / 'run')
@@ -152,6 +154,7 @@ def test_train_tune_export_and_colorize_through_the_commands(tmp_path):
       'model.decoder_widths': (8, 8, 8, 8, 8), 'global_batch_size': 4,
       'eval.batch_size': 4, 'classification.prior_images': 8})
   run_module(['colorjax.main', '--config=configs/photos_encoder.py:classification', *overrides])
+  test_scene_scale.check_the_command(run, tmp_path)  # Its classification branch.
   export = str(tmp_path / 'export')
   tuned = run_module(['colorjax.tune', f'--checkpoint={run}', '--adjustments=0,1',
                       '--temperatures=0.38', '--min_folder_gain_db=-99',

@@ -75,17 +75,11 @@ def test_lightness_statistics_of_a_known_photo():
   np.testing.assert_allclose(stats[3:], np.percentile(ramp, [5, 25, 50, 75, 95]), atol=1e-6)
 
 
-@pytest.mark.parametrize('variant', ['unet', 'classification'])
-def test_the_command_on_a_run_of_either_head(tmp_path, variant):
-  """Photos through the real command: the held-out and fitted photos are the
-  run's, and the oracle's scale is at least as good as none and as gray."""
-  folder = str(tmp_path / 'photos')
-  write_photo_folder(folder, 12)
-  run = str(tmp_path / 'run')
-  run_module(['colorjax.main', f'--config=configs/photos_encoder.py:{variant}',
-              *tiny_overrides(run, folder, steps=2, **{
-                  'model.decoder_widths': (8, 8, 8, 8, 8), 'global_batch_size': 4,
-                  'eval.batch_size': 4, 'classification.prior_images': 8})])
+def check_the_command(run: str, tmp_path) -> None:
+  """benchmarks/scene_scale.py on a tiny run of 12 photos (either head; the
+  classification branch is run by tests/test_encoder_unet.py on its run):
+  the held-out and fitted photos are the run's, every row is there, and the
+  oracle's scale is at least as good as none and as gray."""
   out = str(tmp_path / 'scale.json')
   command = [sys.executable, os.path.join(REPO, 'benchmarks', 'scene_scale.py'),
              f'--checkpoint={run}', '--resolution=32', '--scene_chromas=6',
@@ -112,6 +106,17 @@ def test_the_command_on_a_run_of_either_head(tmp_path, variant):
   # the best one number there: never behind gray or the network as it is.
   best = rows['oracle, at most 1.5']['gain_db']
   assert best >= rows['none']['gain_db'] - 1e-3 and best >= -1e-3
+
+
+def test_the_command_on_a_regression_run(tmp_path):
+  folder = str(tmp_path / 'photos')
+  write_photo_folder(folder, 12)
+  run = str(tmp_path / 'run')
+  run_module(['colorjax.main', '--config=configs/photos_encoder.py:unet',
+              *tiny_overrides(run, folder, steps=2, **{
+                  'model.decoder_widths': (8, 8, 8, 8, 8), 'global_batch_size': 4,
+                  'eval.batch_size': 4})])
+  check_the_command(run, tmp_path)
 
 
 def test_a_feature_set_it_does_not_know_is_refused_in_one_sentence(tmp_path):
