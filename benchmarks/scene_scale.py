@@ -145,7 +145,8 @@ class Photos:
   """The decoded and true ab of photos at the working size, with the scene
   gate's mean chroma and the features a scale is learned from (FEATURES)."""
 
-  def __init__(self, path: str, adjustment: float, temperature: float, resolution: int):
+  def __init__(self, path: str, adjustment: float, temperature: float, resolution: int,
+               imagenet: bool = False):
     model, self.variables, info = inference.load_model(path, adjustment=adjustment,
                                                        temperature=temperature)
     if info['config']['model']['name'] != 'encoder_unet':
@@ -166,18 +167,20 @@ class Photos:
               jnp.concatenate([f.std((1, 2)) for f in features], -1))
 
     self._run = jax.jit(run)
-    # The same encoder as ImageNet left it, never trained on these photos:
-    # its pooled features of the gray photo (L copied to its 3 channels).
-    variant = self.config['model'].get('encoder', 'lite0')
-    imagenet = efficientnet.EfficientNetLite(variant, num_classes=0)
-    imagenet_variables = efficientnet.pretrained_variables(variant, num_classes=0)
+    self._imagenet = None
+    if imagenet:  # Only when a feature set reads it: a second encoder on every photo.
+      # The same encoder as ImageNet left it, never trained on these photos:
+      # its pooled features of the gray photo (L copied to its 3 channels).
+      variant = self.config['model'].get('encoder', 'lite0')
+      encoder = efficientnet.EfficientNetLite(variant, num_classes=0)
+      encoder_variables = efficientnet.pretrained_variables(variant, num_classes=0)
 
-    def pooled_imagenet(l):
-      features = imagenet.apply(imagenet_variables, jnp.repeat(l, 3, -1), train=False)
-      return jnp.concatenate([f.mean((1, 2)) for f in features]
-                             + [f.std((1, 2)) for f in features], -1)
+      def pooled_imagenet(l):
+        features = encoder.apply(encoder_variables, jnp.repeat(l, 3, -1), train=False)
+        return jnp.concatenate([f.mean((1, 2)) for f in features]
+                               + [f.std((1, 2)) for f in features], -1)
 
-    self._imagenet = jax.jit(pooled_imagenet)
+      self._imagenet = jax.jit(pooled_imagenet)
     self._lab = jax.jit(color.rgb_to_lab)
     if classifies:
       self._decode = jax.jit(model.decode)
@@ -209,10 +212,11 @@ class Photos:
       gate_chroma = float(self._gate_chroma(logits)[0])
       rows.append({'folder': sources.folder_name(self.folder(path)),
                    'pooled': np.asarray(pooled)[0], 'spread': np.asarray(spread)[0],
-                   'imagenet': np.asarray(self._imagenet(padded))[0],
                    'lightness': lightness_statistics(l[0, ..., 0]), 'ab': ab.reshape(-1, 2),
                    'truth': np.asarray(lab)[0, ..., 1:].reshape(-1, 2),
                    'gate_chroma': gate_chroma})
+      if self._imagenet is not None:
+        rows[-1]['imagenet'] = np.asarray(self._imagenet(padded))[0]
     return rows
 
 
@@ -247,9 +251,17 @@ def design(photos: list[dict], mean, std, parts=('pooled',)):
   encoder's feature maps averaged over the photo, their spread over it, the
   lightness statistics, the ImageNet encoder's maps' means and spreads),
   log(1 + the gate's mean chroma), log(1 + the decoded mean chroma) and 1."""
-  extra = [[np.log1p(p['gate_chroma']), np.log1p(np.linalg.norm(p['ab'], axis=-1).mean()), 1.0]
-           for p in photos]
-  return np.concatenate([(raw_features(photos, parts) - mean) / std, np.asarray(extra)], 1)
+  extra = np.stack([np.log1p([p['gate_chroma'] for p in photos]),
+                    np.log1p(mean_chroma(photos, 'ab')), np.ones(len(photos))], 1)
+  return np.concatenate([(raw_features(photos, parts) - mean) / std, extra], 1)
+
+
+def designs(fit: list[dict], others: list[dict], parts):
+  """`design` of the photos fitted on and of the others, both standardised
+  by the former's mean and spread."""
+  raw = raw_features(fit, parts)
+  mean, std = raw.mean(0), raw.std(0) + 1e-6
+  return design(fit, mean, std, parts), design(others, mean, std, parts)
 
 
 def cross_fitted(photos: list[dict], parts, targets, folds: int, penalty: float):
@@ -258,11 +270,9 @@ def cross_fitted(photos: list[dict], parts, targets, folds: int, penalty: float)
   predictions = np.zeros(len(photos))
   for fold in range(folds):
     test = np.arange(len(photos)) % folds == fold
-    train = [p for p, t in zip(photos, test) if not t]
-    raw = raw_features(train, parts)
-    mean, std = raw.mean(0), raw.std(0) + 1e-6
-    weights = ridge(design(train, mean, std, parts), targets[~test], penalty)
-    predictions[test] = design([p for p, t in zip(photos, test) if t], mean, std, parts) @ weights
+    train_design, test_design = designs([p for p, t in zip(photos, test) if not t],
+                                        [p for p, t in zip(photos, test) if t], parts)
+    predictions[test] = test_design @ ridge(train_design, targets[~test], penalty)
   return predictions
 
 
@@ -308,7 +318,8 @@ def main(args):
                            f'{", ".join(FEATURES)} by +, e.g. pooled+lightness.')
   environment = common.environment()
   photos = Photos(args.checkpoint.value, args.adjustment.value, args.temperature.value,
-                  args.resolution.value)
+                  args.resolution.value,
+                  imagenet=any('imagenet' in parts for parts in feature_sets))
   if args.evidence_only.value:
     held_out = photos(photos.split('eval'))
     rows = evidence(held_out)
@@ -329,31 +340,31 @@ def main(args):
   for chroma in args.scene_chromas.value:
     gates = [min(1.0, p['gate_chroma'] / float(chroma)) for p in held_out]
     rows.append({'scale': f'scene gate {chroma}', **score(held_out, gates)})
+  # What the chroma-matched scale and the neutral probe learn and are scored by.
+  fit_chroma, held_out_chroma = mean_chroma(fit, 'truth'), mean_chroma(held_out, 'truth')
+  held_out_ab_chroma = mean_chroma(held_out, 'ab')
+  fit_neutral = np.array([p['folder'] == 'train_neutral' for p in fit])
+  is_neutral = np.array([p['folder'] == 'train_neutral' for p in held_out])
   for parts in feature_sets:
-    raw = raw_features(fit, parts)
-    mean, std = raw.mean(0), raw.std(0) + 1e-6
-    fit_design, held_out_design = (design(fit, mean, std, parts),
-                                   design(held_out, mean, std, parts))
+    fit_design, held_out_design = designs(fit, held_out, parts)
     for penalty in args.ridges.value:
       learned = held_out_design @ ridge(fit_design, targets, float(penalty))
       rows.append({'scale': f'learned from {"+".join(parts)}, ridge {penalty}',
                    **score(held_out, learned.clip(0, 1)),
                    'correlation_with_oracle': float(np.corrcoef(learned, oracle)[0, 1])})
       # Or learn the photo's true mean chroma, and scale the ab to it.
-      weights = ridge(fit_design, np.log1p(mean_chroma(fit, 'truth')), float(penalty))
+      weights = ridge(fit_design, np.log1p(fit_chroma), float(penalty))
       chroma = np.expm1(held_out_design @ weights).clip(0)
-      matched = chroma / np.maximum(mean_chroma(held_out, 'ab'), 1e-6)
+      matched = chroma / np.maximum(held_out_ab_chroma, 1e-6)
       rows.append({'scale': f'matched to the chroma learned from {"+".join(parts)}, '
                             f'ridge {penalty}', **score(held_out, matched.clip(0, 1)),
                    'correlation_with_oracle': float(np.corrcoef(matched, oracle)[0, 1]),
                    'chroma_correlation': float(np.corrcoef(
-                       np.log1p(chroma), np.log1p(mean_chroma(held_out, 'truth')))[0, 1])})
+                       np.log1p(chroma), np.log1p(held_out_chroma))[0, 1])})
     # Or learn whether the photo is one of the neutral folder's, and keep
     # the colour the probe does not take for neutral.
-    fit_neutral = np.array([p['folder'] == 'train_neutral' for p in fit])
     if 0 < fit_neutral.sum() < len(fit_neutral):  # Both kinds to learn from.
       probability = neutral_probability(fit_design, fit_neutral, held_out_design)
-      is_neutral = np.array([p['folder'] == 'train_neutral' for p in held_out])
       rows.append({'scale': f'1 - P(neutral) learned from {"+".join(parts)}',
                    **score(held_out, 1 - probability),
                    'correlation_with_oracle': float(np.corrcoef(1 - probability, oracle)[0, 1]),
