@@ -79,12 +79,12 @@ def test_an_automatic_encoder_unet_becomes_a_hint_network_that_computes_the_same
   assert branch in fresh['params']
   adapted, changes = tasks.base.adapt_variables(variables, fresh)
   assert f'{branch} as initialised' in changes
-  before = inference(automatic)(variables, l)
-  np.testing.assert_allclose(inference(hinted)(adapted, hints), before, rtol=1e-5, atol=1e-6)
+  before, hinted_apply = inference(automatic)(variables, l), inference(hinted)
+  np.testing.assert_allclose(hinted_apply(adapted, hints), before, rtol=1e-5, atol=1e-6)
   # Once trained, a hint reaches the decoder (or the encoder) at every level.
   nudged = jax.tree_util.tree_map_with_path(
       lambda path, x: x + 0.1 if branch in str(path) else x, adapted)
-  assert not np.allclose(inference(hinted)(nudged, hints), before)
+  assert not np.allclose(hinted_apply(nudged, hints), before)
 
 
 @pytest.mark.parametrize('hint_encoder', [False, True])
